@@ -1,0 +1,153 @@
+"""MSG-ProGAN generator: ProGAN's `G_paper` with a ToRGB at every block (NHWC).
+
+Paper appendix (table 6): normalised latent, a 4x4 block (dense to 4x4, 3x3
+conv), then per resolution 2x upsampling and two 3x3 convolutions, each followed
+by leaky ReLU and PixelNorm; a 1x1 ToRGB at every resolution.
+"""
+
+import keras
+import tensorflow as tf
+
+from msg_stylegan_tf2 import official
+from msg_stylegan_tf2.generator import feature_maps
+from msg_stylegan_tf2.layers import (
+    SQRT2,
+    Bias,
+    EqualizedConv2D,
+    EqualizedDense,
+    PixelNorm,
+    apply_activation,
+)
+from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
+
+
+class ProGANGenerator(keras.Model):
+    """MSG-ProGAN generator (official ProGAN `G_paper` kwargs).
+
+    Labels, when `label_size` > 0, are concatenated to the latents before the
+    normalisation, as ProGAN does.
+
+    Call: latents `[N, latent_size]`, labels `[N, label_size]` or None ->
+    list of `[N, R, R, num_channels]`, R = 4, 8, ..., resolution.
+    """
+
+    def __init__(
+        self,
+        num_channels=1,
+        resolution=32,
+        label_size=0,
+        fmap_base=8192,
+        fmap_decay=1.0,
+        fmap_max=512,
+        latent_size=None,
+        normalize_latents=True,
+        use_wscale=True,
+        use_pixelnorm=True,
+        pixelnorm_epsilon=1e-8,
+        use_leakyrelu=True,
+        fused_scale=True,
+        dtype="float32",
+        name="G",
+    ):
+        options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        super().__init__(name=name, dtype=dtype)
+        self.kwargs = {k: v for k, v in options.items() if k != "name"}
+        self.resolution_log2 = check_resolution(resolution)
+        check_count("num_channels", num_channels, 1)
+        check_count("label_size", label_size)
+        check_choice("fused_scale", fused_scale, (True, False, "auto"))
+        self.nf = nf = feature_maps(fmap_base, fmap_decay, fmap_max)
+        self.latent_size = nf(0) if latent_size is None else latent_size
+        check_count("latent_size", self.latent_size, 1)
+        self.label_size, self.normalize_latents = label_size, normalize_latents
+        act = "lrelu" if use_leakyrelu else "relu"
+        self.pixel_norm = PixelNorm(pixelnorm_epsilon) if use_pixelnorm else None
+        self.latent_norm = PixelNorm(pixelnorm_epsilon)
+        self.fused_scale = fused_scale
+
+        def conv(fmaps, **kw):
+            return EqualizedConv2D(
+                fmaps, 3, use_wscale=use_wscale, activation=act, **kw
+            )
+
+        # Build the 4x4 block, then two convolutions per resolution.
+        self.dense = EqualizedDense(
+            nf(1) * 16, gain=SQRT2 / 4, use_wscale=use_wscale, use_bias=False
+        )
+        self.dense_bias = Bias(name="dense_bias")
+        self.convs = [conv(nf(1))]
+        for res in range(3, self.resolution_log2 + 1):
+            self.convs.append(conv(nf(res - 1), resample="up", fused_scale=fused_scale))
+            self.convs.append(conv(nf(res - 1)))
+        self.torgbs = [
+            EqualizedConv2D(num_channels, 1, gain=1.0, use_wscale=use_wscale)
+            for _ in range(2, self.resolution_log2 + 1)
+        ]
+        self.activation = act
+
+    @property
+    def resolution(self):
+        return 2**self.resolution_log2
+
+    def build(self, input_shape=None):
+        nf = self.nf
+        self.dense.build((None, self.latent_size + self.label_size))
+        self.dense_bias.build((None, 4, 4, nf(1)))
+        shape = (None, 4, 4, nf(1))
+        for idx, conv in enumerate(self.convs):
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            if idx % 2 == 0:
+                self.torgbs[idx // 2].build(shape)
+
+    def _norm(self, x):
+        return self.pixel_norm(x) if self.pixel_norm is not None else x
+
+    def call(self, latents, labels=None, training=False):
+        x = tf.cast(latents, self.compute_dtype)
+        if self.label_size:
+            if labels is None:
+                raise ValueError(f"{self.name} needs labels [N, {self.label_size}].")
+            x = tf.concat([x, tf.cast(labels, x.dtype)], axis=1)
+        if self.normalize_latents:
+            x = self.latent_norm(x)
+        x = tf.reshape(self.dense(x), [-1, 4, 4, self.nf(1)])
+        x = self._norm(apply_activation(self.dense_bias(x), self.activation))
+        images = []
+        for idx, conv in enumerate(self.convs):
+            x = self._norm(conv(x))
+            if idx % 2 == 0:
+                images.append(self.torgbs[idx // 2](x))
+        return images
+
+    def conv_scope(self, idx):
+        """Official variable scope of convolution `idx` (0 is the 4x4 Conv)."""
+        if idx == 0:
+            return "4x4/Conv"
+        res = (idx + 1) // 2 + 2
+        if idx % 2:
+            fused = self.convs[idx].fused
+            return f"{2**res}x{2**res}/{'Conv0_up' if fused else 'Conv0'}"
+        return f"{2**res}x{2**res}/Conv1"
+
+    def official_variable_map(self):
+        nf = self.nf
+        out = {
+            "G/4x4/Dense/weight": (
+                self.dense.weight,
+                official.flatten_cols(nf(1), 4, 4),
+            ),
+            "G/4x4/Dense/bias": (self.dense_bias.bias, official.SAME),
+        }
+        for idx, conv in enumerate(self.convs):
+            scope = "G/" + self.conv_scope(idx)
+            out[scope + "/weight"] = (conv.weight, official.SAME)
+            out[scope + "/bias"] = (conv.bias, official.SAME)
+        for res, torgb in enumerate(self.torgbs, 2):
+            scope = f"G/ToRGB_lod{self.resolution_log2 - res}"
+            out[scope + "/weight"] = (torgb.weight, official.SAME)
+            out[scope + "/bias"] = (torgb.bias, official.SAME)
+        return out
+
+    def get_config(self):
+        return dict(self.kwargs, name=self.name)
