@@ -79,7 +79,9 @@ def test_synthesis_matches_official(official_case):
     "variant, psi, cutoff",
     [("g_trunc", None, None), ("g_notrunc", 1.0, None), ("g_trunc_psi05_cut2", 0.5, 2)],
 )
-def test_generator_with_truncation_matches_official(official_case, variant, psi, cutoff):
+def test_generator_with_truncation_matches_official(
+    official_case, variant, psi, cutoff
+):
     data, _, _, G, _, labels = official_case
     images = G(
         data["latents"],
