@@ -1,0 +1,1 @@
+"""Official-format TFRecord datasets: writer, tf.data reader, image pyramids."""

@@ -1,0 +1,1 @@
+"""Small shared utilities (run directories, config files, logging)."""

@@ -1,0 +1,1 @@
+"""Quality metrics: FID, KID, IS on the canonical Inception graph, SWD, MS-SSIM."""
