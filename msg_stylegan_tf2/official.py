@@ -10,6 +10,7 @@ import numpy as np
 
 SAME = ("same",)
 NCHW_IMAGE = ("nchw_image",)  # Official [1, C, H, W] <-> ours [1, H, W, C].
+TRANSPOSE_IO = ("transpose_io",)  # Official [k, k, out, in] <-> ours [k, k, in, out].
 
 
 def flatten_rows(channels, height, width):
@@ -34,6 +35,8 @@ def to_ours(array, layout):
         return array
     if layout[0] == "nchw_image":
         return np.transpose(array, [0, 2, 3, 1])
+    if layout[0] == "transpose_io":
+        return np.transpose(array, [0, 1, 3, 2])
     index = _nchw_to_nhwc_index(*layout[1:]).transpose(1, 2, 0).reshape(-1)
     if layout[0] == "flatten_rows":
         return array[index, :]
@@ -47,6 +50,8 @@ def to_official(array, layout):
         return array
     if layout[0] == "nchw_image":
         return np.transpose(array, [0, 3, 1, 2])
+    if layout[0] == "transpose_io":
+        return np.transpose(array, [0, 1, 3, 2])
     index = _nchw_to_nhwc_index(*layout[1:]).transpose(1, 2, 0).reshape(-1)
     inverse = np.argsort(index)
     if layout[0] == "flatten_rows":
@@ -59,6 +64,8 @@ def official_shape(variable, layout):
     shape = tuple(variable.shape)
     if layout[0] == "nchw_image":
         return (shape[0], shape[3], shape[1], shape[2])
+    if layout[0] == "transpose_io":
+        return (shape[0], shape[1], shape[3], shape[2])
     return shape
 
 

@@ -141,7 +141,10 @@ class ProGANGenerator(keras.Model):
         }
         for idx, conv in enumerate(self.convs):
             scope = "G/" + self.conv_scope(idx)
-            out[scope + "/weight"] = (conv.weight, official.SAME)
+            # ProGAN stores its fused upscale kernel as [k, k, out, in].
+            fused_up = idx % 2 == 1 and conv.fused
+            layout = official.TRANSPOSE_IO if fused_up else official.SAME
+            out[scope + "/weight"] = (conv.weight, layout)
             out[scope + "/bias"] = (conv.bias, official.SAME)
         for res, torgb in enumerate(self.torgbs, 2):
             scope = f"G/ToRGB_lod{self.resolution_log2 - res}"

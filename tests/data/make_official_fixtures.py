@@ -215,7 +215,7 @@ def make_config(tf, tflib, name, cfg, out_dir):
         data["latents"] = latents
         data["labels"] = labels
         data["dlatents_in"] = dlatents_in
-        for r, img in zip(resolutions, d_images):
+        for r, img in zip(resolutions, d_images, strict=True):
             data[f"d_images_{r}"] = img
 
         # 3. Graph for the outputs.
@@ -256,23 +256,23 @@ def make_config(tf, tflib, name, cfg, out_dir):
             feed,
         )
         data["mapping_dlatents"] = res["mapping"]
-        for r, img in zip(resolutions, res["synth"]):
+        for r, img in zip(resolutions, res["synth"], strict=True):
             data[f"synthesis_{r}"] = img
         for key in g_variants:
-            for r, img in zip(resolutions, res["g"][key]):
+            for r, img in zip(resolutions, res["g"][key], strict=True):
                 data[f"{key}_{r}"] = img
 
-        d_feed = {ph: img for ph, img in zip(img_phs, d_images)}
+        d_feed = {ph: img for ph, img in zip(img_phs, d_images, strict=True)}
         d_feed[lab_ph] = labels
         data["d_scores"] = sess.run(d_out, d_feed)
         fake = [data[f"g_notrunc_{r}"] for r in resolutions]
-        d_feed = {ph: img for ph, img in zip(img_phs, fake)}
+        d_feed = {ph: img for ph, img in zip(img_phs, fake, strict=True)}
         d_feed[lab_ph] = labels
         data["d_scores_fake"] = sess.run(d_out, d_feed)
 
         # D must depend on every input level (else the fixture is blind to it).
         for i, r in enumerate(resolutions):
-            d_feed = {ph: img for ph, img in zip(img_phs, d_images)}
+            d_feed = {ph: img for ph, img in zip(img_phs, d_images, strict=True)}
             d_feed[lab_ph] = labels
             d_feed[img_phs[i]] = np.zeros_like(d_images[i])
             delta = np.abs(sess.run(d_out, d_feed) - data["d_scores"]).max()
@@ -281,7 +281,7 @@ def make_config(tf, tflib, name, cfg, out_dir):
 
         # Determinism check of randomize_noise=False.
         again = sess.run(list(synth_out), feed)
-        for a, b in zip(again, res["synth"]):
+        for a, b in zip(again, res["synth"], strict=True):
             np.testing.assert_array_equal(a, b)
 
         # Consistency: G_style == synthesis(truncate(mapping(z))), truncation
@@ -298,7 +298,8 @@ def make_config(tf, tflib, name, cfg, out_dir):
                 dl = avg + (dl - avg) * coefs
             imgs = sess.run(list(synth_out), {dl_ph: dl})
             err = max(
-                np.abs(a - data[f"{key}_{r}"]).max() for a, r in zip(imgs, resolutions)
+                np.abs(a - data[f"{key}_{r}"]).max()
+                for a, r in zip(imgs, resolutions, strict=True)
             )
             print(f"  {key} == synthesis(trunc(mapping)): max err {err:.3g}")
             assert err < 1e-4, key
@@ -366,7 +367,8 @@ def sanity_check(name, data, kw, n, resolutions, num_layers):
     new = data["dlatent_avg_after_train_step"]
     err = np.abs(new - expected).max()
     print(
-        f"  dlatent_avg lerp: max|new-expected|={err:.3g}, max|new-old|={np.abs(new - old).max():.4g}"
+        f"  dlatent_avg lerp: max|new-expected|={err:.3g}, "
+        f"max|new-old|={np.abs(new - old).max():.4g}"
     )
     assert err < 1e-5
     assert np.abs(new - old).max() > 1e-4
