@@ -1,0 +1,75 @@
+"""`--dataset` resolution: TFRecord directories as they are; image folders and zips
+converted once into a cache directory keyed by their content and the options."""
+
+import hashlib
+import json
+import os
+import pathlib
+
+from datasets.commands import create_from_images
+from datasets.images import IMAGE_EXTENSIONS
+
+DEMO_ZIP = pathlib.Path(__file__).resolve().parent / "demo" / "emoji64.zip"
+
+
+def default_cache_dir():
+    """`$MSG_STYLEGAN_CACHE/datasets`, else `~/.cache/msg_stylegan_tf2/datasets`."""
+    root = os.environ.get("MSG_STYLEGAN_CACHE")
+    root = (
+        pathlib.Path(root)
+        if root
+        else pathlib.Path.home() / ".cache" / "msg_stylegan_tf2"
+    )
+    return root / "datasets"
+
+
+def _fingerprint(path):
+    # Names, sizes and modification times: cheap, and changes when files do.
+    digest = hashlib.sha256(str(path.resolve()).encode())
+    if path.is_file():
+        stat = path.stat()
+        digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+        return digest
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            if name.lower().endswith(IMAGE_EXTENSIONS):
+                stat = (pathlib.Path(root) / name).stat()
+                rel = os.path.relpath(os.path.join(root, name), path)
+                digest.update(f"{rel}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest
+
+
+def resolve_dataset(path, cache_dir=None, **options):
+    """Returns a TFRecord dataset directory for `path`.
+
+    Args:
+        path: a TFRecord dataset directory (used as is), a folder of images or a
+            .zip of images (converted once with `create_from_images(**options)`).
+        cache_dir: where conversions live (default: `default_cache_dir()`).
+        **options: `create_from_images` options (resolution, transform, ...).
+
+    Returns:
+        `(tfrecord_dir, converted)`: the directory and whether it was built now.
+
+    Raises:
+        ValueError: when `path` is none of these.
+    """
+    path = pathlib.Path(path).expanduser()
+    if path.is_dir() and any(path.glob("*.tfrecords")):
+        return str(path), False
+    if not path.exists():
+        raise ValueError(f"--dataset: {path} does not exist.")
+    if not (path.is_dir() or path.suffix.lower() == ".zip"):
+        raise ValueError(
+            f"--dataset: {path} is neither a TFRecord directory, an image folder "
+            "nor a .zip."
+        )
+    digest = _fingerprint(path)
+    digest.update(json.dumps(options, sort_keys=True).encode())
+    cache_dir = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
+    target = cache_dir / f"{path.stem}-{digest.hexdigest()[:16]}"
+    if target.is_dir():
+        return str(target), False
+    create_from_images(target, path, **options)
+    return str(target), True

@@ -1,0 +1,279 @@
+"""The dataset_tool commands for user images and for inspecting datasets.
+
+`create_from_images` / `create_from_zip` validate every image first (size,
+mode, readability), then decode in parallel and write atomically.
+"""
+
+import concurrent.futures
+import os
+import pathlib
+import sys
+
+import numpy as np
+import PIL.Image
+import tensorflow as tf
+
+from datasets import images as img
+from datasets.export import OFFICIAL_SHUFFLE_SEED, one_hot, shuffled_order
+from datasets.reader import describe
+from datasets.tfrecords import TFRecordExporter, level_path, parse_image_np
+from dnnlib.progress import Progress
+
+
+def _check_output(tfrecord_dir):
+    if pathlib.Path(tfrecord_dir).exists():
+        raise ValueError(
+            f"{tfrecord_dir} already exists; delete it or choose another output."
+        )
+
+
+def _report_skipped(skipped, stream):
+    for error in skipped:
+        stream.write(f"skipped {error.path}: {error.reason}\n")
+    if skipped:
+        stream.write(f"skipped {len(skipped)} bad image(s)\n")
+
+
+def _probe_all(source, files, skip_bad, skipped):
+    # Read every header (no pixel decoding): size and colour mode.
+    good, infos = [], []
+    for f in files:
+        name = source.display_name(f)
+        try:
+            infos.append(img.probe(source.open(f), name))
+            good.append(f)
+        except img.BadImageError as e:
+            if not skip_bad:
+                raise
+            skipped.append(e)
+    if not good:
+        raise ValueError(f"{source.path}: no usable images.")
+    return good, infos
+
+
+def _resolve_channels(source, files, infos, channels):
+    if channels is not None:
+        if channels not in (1, 3):
+            raise ValueError(f"--channels must be 1 or 3. Received: {channels}")
+        return channels
+    found = {}
+    for f, (_, _, c) in zip(files, infos, strict=True):
+        found.setdefault(c, source.display_name(f))
+    if len(found) > 1:
+        raise ValueError(
+            f"mixed colour modes: {found[1]} is grayscale but {found[3]} is colour; "
+            "pass --channels=3 (or 1) to convert them all."
+        )
+    return next(iter(found))
+
+
+def _resolve_resolution(source, files, infos, resolution):
+    if resolution is not None:
+        if resolution < 4 or resolution & (resolution - 1):
+            raise ValueError(
+                f"--resolution must be a power of two >= 4. Received: {resolution}"
+            )
+        return resolution
+    width, height, _ = infos[0]
+    for f, (w, h, _) in zip(files, infos, strict=True):
+        if (w, h) != (width, height):
+            raise ValueError(
+                f"mixed sizes: {source.display_name(files[0])} is {width}x{height} "
+                f"but {source.display_name(f)} is {w}x{h}; pass --resolution=N "
+                "with --transform=center-crop|resize|pad."
+            )
+    if width != height or width < 4 or width & (width - 1):
+        raise ValueError(
+            f"images are {width}x{height}, not square with a power-of-two side; "
+            "pass --resolution=N with --transform=center-crop|resize|pad."
+        )
+    return None
+
+
+def create_from_images(
+    tfrecord_dir,
+    image_dir,
+    resolution=None,
+    transform="center-crop",
+    channels=None,
+    labels_from=None,
+    shuffle=True,
+    seed=OFFICIAL_SHUFFLE_SEED,
+    max_images=None,
+    skip_bad=False,
+    workers=None,
+    stream=None,
+):
+    """Builds an official-format dataset from a folder (recursive) or a zip.
+
+    Args:
+        tfrecord_dir: output directory; must not exist.
+        image_dir: a directory of images or a .zip file.
+        resolution: output side (power of two); None keeps the images' size,
+            which must then be the same square power of two for all.
+        transform: "center-crop", "resize" or "pad" (with `resolution`).
+        channels: 1 or 3; None takes the images' (all alike) channel count.
+        labels_from: None or "folders" (one-hot class per top-level folder).
+        shuffle, seed: write order (official: shuffled with seed 123).
+        max_images: keep at most this many (after shuffling).
+        skip_bad: skip unreadable/corrupt images with a per-file report.
+
+    Returns:
+        The number of images written.
+    """
+    stream = stream if stream is not None else sys.stderr
+    _check_output(tfrecord_dir)
+    if transform not in img.TRANSFORMS:
+        raise ValueError(
+            f"--transform must be one of {img.TRANSFORMS}. Received: {transform!r}"
+        )
+    source = img.open_source(image_dir, labels_from)
+    order = shuffled_order(len(source.files), shuffle, seed)
+    files = [source.files[i] for i in order]
+    skipped = []
+    files, infos = _probe_all(source, files, skip_bad, skipped)
+    channels = _resolve_channels(source, files, infos, channels)
+    resolution = _resolve_resolution(source, files, infos, resolution)
+    if max_images is not None:
+        files = files[:max_images]
+
+    def load(f):
+        name = source.display_name(f)
+        try:
+            return img.load_array(source.open(f), name, channels, resolution, transform)
+        except img.BadImageError as e:
+            if not skip_bad:
+                raise
+            return e
+
+    # Decode in parallel (Pillow releases the GIL), write in order.
+    labels = []
+    progress = Progress(f"Writing {tfrecord_dir}", total=len(files))
+    workers = workers or min(32, (os.cpu_count() or 1) + 2)
+    with TFRecordExporter(tfrecord_dir) as exporter:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            chunk = workers * 4  # Bounds the decoded images held in memory.
+            for start in range(0, len(files), chunk):
+                part = files[start : start + chunk]
+                for f, result in zip(part, pool.map(load, part), strict=True):
+                    if isinstance(result, img.BadImageError):
+                        skipped.append(result)
+                        continue
+                    exporter.add_image(result)
+                    labels.append(f.label)
+                    progress.update()
+        if labels_from is not None:
+            exporter.add_labels(one_hot(labels, len(source.classes)))
+    progress.close()
+    _report_skipped(skipped, stream)
+    return exporter.num_images
+
+
+def create_from_zip(tfrecord_dir, zip_path, **options):
+    """Same as `create_from_images`, reading a .zip archive."""
+    if not str(zip_path).lower().endswith(".zip"):
+        raise ValueError(f"{zip_path}: expected a .zip file.")
+    return create_from_images(tfrecord_dir, zip_path, **options)
+
+
+def iterate_images(tfrecord_dir, log2=None, limit=None):
+    """Yields uint8 `[H, W, C]` images of one level (default: the top)."""
+    info = describe(tfrecord_dir, count=False)
+    path = info.top_file if log2 is None else str(level_path(tfrecord_dir, log2))
+    records = tf.data.TFRecordDataset(path)
+    if limit is not None:
+        records = records.take(limit)
+    for record in records:
+        yield np.transpose(parse_image_np(record.numpy()), [1, 2, 0])
+
+
+def image_grid(images, columns):
+    """Tiles uint8 `[N, H, W, C]` into one `[rows*H, columns*W, C]` image."""
+    images = np.asarray(images)
+    n, h, w, c = images.shape
+    rows = -(-n // columns)
+    grid = np.full([rows * h, columns * w, c], 255, dtype=np.uint8)
+    for i, image in enumerate(images):
+        r, col = divmod(i, columns)
+        grid[r * h : (r + 1) * h, col * w : (col + 1) * w] = image
+    return grid
+
+
+def save_png(array, path):
+    """Writes a uint8 `[H, W, 1|3]` array as PNG, atomically."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    image = PIL.Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+    try:
+        image.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def display(tfrecord_dir, out, count=64, columns=8):
+    """Writes a PNG grid of the first `count` images (no GUI needed)."""
+    images = list(iterate_images(tfrecord_dir, limit=count))
+    save_png(image_grid(images, columns), out)
+    return len(images)
+
+
+def extract(tfrecord_dir, output_dir):
+    """Writes every top-level image as `img%08d.png` into a new directory."""
+    _check_output(output_dir)
+    output = pathlib.Path(output_dir)
+    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    tmp.mkdir(parents=True)
+    count = 0
+    try:
+        for count, image in enumerate(iterate_images(tfrecord_dir), 1):
+            save_png(image, tmp / f"img{count - 1:08d}.png")
+        os.replace(tmp, output)
+    finally:
+        if tmp.exists():
+            for f in tmp.iterdir():
+                f.unlink()
+            tmp.rmdir()
+    return count
+
+
+def compare(tfrecord_dir_a, tfrecord_dir_b):
+    """Compares the top levels and labels of two datasets.
+
+    Returns:
+        `(identical, message)`.
+    """
+    info_a, info_b = describe(tfrecord_dir_a), describe(tfrecord_dir_b)
+    if (info_a.resolution, info_a.channels) != (info_b.resolution, info_b.channels):
+        return False, "different resolution or channels"
+    if info_a.num_images != info_b.num_images:
+        return False, f"{info_a.num_images} vs {info_b.num_images} images"
+    differing = sum(
+        not np.array_equal(a, b)
+        for a, b in zip(
+            iterate_images(tfrecord_dir_a), iterate_images(tfrecord_dir_b), strict=True
+        )
+    )
+    labels_equal = (info_a.labels is None and info_b.labels is None) or (
+        info_a.labels is not None
+        and info_b.labels is not None
+        and np.array_equal(info_a.labels, info_b.labels)
+    )
+    message = f"{differing} of {info_a.num_images} images differ"
+    message += "" if labels_equal else "; labels differ"
+    return differing == 0 and labels_equal, message
+
+
+def info(tfrecord_dir):
+    """A dict describing a dataset: count, resolution, channels, labels, bytes."""
+    described = describe(tfrecord_dir)
+    total_bytes = sum(os.path.getsize(f) for f in described.level_files)
+    return {
+        "path": described.path,
+        "images": described.num_images,
+        "resolution": described.resolution,
+        "channels": described.channels,
+        "label_size": described.label_size,
+        "levels": [pathlib.Path(f).name for f in described.level_files],
+        "bytes": total_bytes,
+    }

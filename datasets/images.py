@@ -1,0 +1,218 @@
+"""Reading user images (folders and zips): listing, decoding, mode and size handling.
+
+Every problem with an image is reported with its path: files that are not
+images, truncated files, unreadable paths, mixed sizes and mixed colour modes.
+"""
+
+import dataclasses
+import io
+import os
+import pathlib
+import zipfile
+
+import numpy as np
+import PIL.Image
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+TRANSFORMS = ("center-crop", "resize", "pad")
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+class BadImageError(ValueError):
+    """An image that cannot be used; the message names the file and the reason."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = str(path), reason
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFile:
+    """One image in a folder or zip, with the class label of its top folder."""
+
+    name: str
+    label: int | None = None
+
+
+def _is_image(name):
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _labels_by_top_folder(names):
+    # Class index = position of the first path component among the sorted ones.
+    tops = [pathlib.PurePosixPath(n).parts for n in names]
+    if any(len(parts) < 2 for parts in tops):
+        loose = next(n for n, parts in zip(names, tops, strict=True) if len(parts) < 2)
+        raise ValueError(
+            f"--labels_from=folders needs every image inside a class folder; "
+            f"{loose} is not."
+        )
+    classes = sorted({parts[0] for parts in tops})
+    index = {c: i for i, c in enumerate(classes)}
+    return [index[parts[0]] for parts in tops], classes
+
+
+class ImageFolder:
+    """Images under a directory, recursively, in sorted order.
+
+    Args:
+        path: the directory.
+        labels_from: None or "folders" (class = top-level subfolder).
+    """
+
+    def __init__(self, path, labels_from=None):
+        self.path = pathlib.Path(path)
+        if not self.path.is_dir():
+            raise ValueError(f"{self.path}: no such directory.")
+        names = []
+        for root, _, files in os.walk(self.path):
+            for f in files:
+                if _is_image(f):
+                    full = pathlib.Path(root) / f
+                    names.append(full.relative_to(self.path).as_posix())
+        names.sort()
+        self.files, self.classes = _with_labels(names, labels_from, self.path)
+
+    def open(self, image_file):
+        path = self.path / image_file.name
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise BadImageError(path, f"cannot be read ({e.strerror or e})") from e
+
+    def display_name(self, image_file):
+        return str(self.path / image_file.name)
+
+
+class ImageZip:
+    """Images inside a zip archive, in sorted order (same options as ImageFolder)."""
+
+    def __init__(self, path, labels_from=None):
+        self.path = pathlib.Path(path)
+        if not self.path.is_file():
+            raise ValueError(f"{self.path}: no such file.")
+        try:
+            with zipfile.ZipFile(self.path) as z:
+                names = sorted(n for n in z.namelist() if _is_image(n))
+        except zipfile.BadZipFile as e:
+            raise ValueError(f"{self.path}: not a valid zip file ({e}).") from e
+        self.files, self.classes = _with_labels(names, labels_from, self.path)
+        self._zip = None
+
+    def open(self, image_file):
+        if self._zip is None:
+            self._zip = zipfile.ZipFile(self.path)
+        try:
+            return self._zip.read(image_file.name)
+        except (zipfile.BadZipFile, OSError, KeyError) as e:
+            raise BadImageError(
+                self.display_name(image_file), f"unreadable ({e})"
+            ) from e
+
+    def display_name(self, image_file):
+        return f"{self.path}/{image_file.name}"
+
+
+def _with_labels(names, labels_from, where):
+    if not names:
+        raise ValueError(
+            f"{where}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})."
+        )
+    if labels_from is None:
+        return [ImageFile(n) for n in names], []
+    if labels_from != "folders":
+        raise ValueError(f"--labels_from must be 'folders'. Received: {labels_from!r}")
+    labels, classes = _labels_by_top_folder(names)
+    return [ImageFile(n, lab) for n, lab in zip(names, labels, strict=True)], classes
+
+
+def open_source(path, labels_from=None):
+    """Returns an ImageFolder or ImageZip for a directory or a .zip file."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        return ImageFolder(path, labels_from)
+    if path.suffix.lower() == ".zip":
+        return ImageZip(path, labels_from)
+    raise ValueError(f"{path}: expected a directory of images or a .zip file.")
+
+
+def decode(data, name):
+    """Decodes image bytes fully (so truncation shows now), or raises BadImageError."""
+    try:
+        image = PIL.Image.open(io.BytesIO(data))
+        image.load()
+    except PIL.UnidentifiedImageError as e:
+        raise BadImageError(name, "not an image file Pillow can read") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise BadImageError(name, f"truncated or corrupt image ({e})") from e
+    return image
+
+
+def probe(data, name):
+    """Returns `(width, height, natural_channels)` from the header only."""
+    try:
+        image = PIL.Image.open(io.BytesIO(data))
+    except PIL.UnidentifiedImageError as e:
+        raise BadImageError(name, "not an image file Pillow can read") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise BadImageError(name, f"truncated or corrupt image ({e})") from e
+    return image.size[0], image.size[1], natural_channels(image)
+
+
+def natural_channels(image):
+    """1 for grayscale modes (with or without alpha, 16-bit included), else 3."""
+    return 1 if image.mode in GRAY_MODES else 3
+
+
+def to_8bit_mode(image, channels):
+    """Converts any Pillow mode to "L" or "RGB"; alpha is composited on white."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if array.max(initial=0) > 255 or "16" in image.mode else 255.0
+        array = np.clip(np.rint(array * (255.0 / peak)), 0, 255).astype(np.uint8)
+        image = PIL.Image.fromarray(array, mode="L")
+    if image.mode == "P" or image.mode == "PA":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "La", "RGBa"):
+        background = PIL.Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = PIL.Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def fit(image, resolution, transform):
+    """Makes an image `resolution` x `resolution` with the given transform.
+
+    center-crop: the largest centred square, then resize; resize: stretch;
+    pad: pad to a centred square with black, then resize. Resizing uses Lanczos.
+    """
+    width, height = image.size
+    if transform == "center-crop":
+        side = min(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+    elif transform == "pad":
+        side = max(width, height)
+        canvas = PIL.Image.new(image.mode, (side, side))
+        canvas.paste(image, ((side - width) // 2, (side - height) // 2))
+        image = canvas
+    elif transform != "resize":
+        raise ValueError(
+            f"--transform must be one of {TRANSFORMS}. Received: {transform!r}"
+        )
+    if image.size != (resolution, resolution):
+        image = image.resize((resolution, resolution), PIL.Image.LANCZOS)
+    return image
+
+
+def load_array(data, name, channels, resolution=None, transform="center-crop"):
+    """Decodes, converts and (optionally) resizes one image.
+
+    Returns:
+        uint8 `[H, W, channels]`.
+    """
+    image = to_8bit_mode(decode(data, name), channels)
+    if resolution is not None:
+        image = fit(image, resolution, transform)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[:, :, np.newaxis] if array.ndim == 2 else array

@@ -1,0 +1,207 @@
+"""tf.data reader for official-format datasets, and the on-device image pyramid.
+
+Only the top level is read; the pyramid is built on the accelerator as the
+official `process_reals` does: uint8 -> float in [-1, 1] -> random mirror per
+image -> repeated 2x2 average pooling -> a list, 4x4 first.
+"""
+
+import dataclasses
+import pathlib
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from datasets.tfrecords import parse_image_np, scan_tfrecord
+
+_LEVEL = re.compile(r"-r(\d\d)\.tfrecords$")
+HINT = "build them with dataset_tool.py create_from_images"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a TFRecord dataset directory holds."""
+
+    path: str
+    top_file: str
+    resolution: int
+    channels: int
+    num_images: int
+    labels: np.ndarray | None
+    level_files: tuple
+
+    @property
+    def label_size(self) -> int:
+        return 0 if self.labels is None else int(self.labels.shape[1])
+
+    @property
+    def resolution_log2(self) -> int:
+        return int(np.log2(self.resolution))
+
+
+def _first_record(path):
+    for record in tf.data.TFRecordDataset(str(path)).take(1):
+        return parse_image_np(record.numpy())
+    raise ValueError(f"{path}: empty TFRecord file; rebuild the dataset ({HINT}).")
+
+
+def describe(tfrecord_dir, count=True):
+    """Inspects a dataset directory without reading its images.
+
+    Args:
+        tfrecord_dir: directory with `*-rXX.tfrecords` files (official layout).
+        count: count the top level's records (walks its headers; also finds
+            truncated files).
+
+    Returns:
+        DatasetInfo.
+
+    Raises:
+        ValueError: one line naming the problem and the file.
+    """
+    path = pathlib.Path(tfrecord_dir)
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such directory.")
+    files = sorted(path.glob("*.tfrecords"))
+    if not files:
+        raise ValueError(f"{path}: no *.tfrecords files ({HINT}).")
+    levels = {}
+    for f in files:
+        match = _LEVEL.search(f.name)
+        log2 = int(match.group(1)) if match else None
+        if log2 is None:
+            log2 = int(np.log2(_first_record(f).shape[1]))
+        levels[log2] = f
+    top = levels[max(levels)]
+    try:
+        shape = _first_record(top).shape
+    except tf.errors.DataLossError as e:
+        raise ValueError(f"{top}: corrupt TFRecord file ({e.message}).") from e
+    channels, height, width = shape
+    if height != width or height != 2 ** max(levels) or channels not in (1, 3):
+        raise ValueError(
+            f"{top}: records are [C, H, W] = {list(shape)}, which does not fit a "
+            f"level of side {2 ** max(levels)} with 1 or 3 channels."
+        )
+    num_images = scan_tfrecord(top) if count else -1
+    labels = _load_labels(path, num_images)
+    return DatasetInfo(
+        path=str(path),
+        top_file=str(top),
+        resolution=height,
+        channels=channels,
+        num_images=num_images,
+        labels=labels,
+        level_files=tuple(str(levels[k]) for k in sorted(levels)),
+    )
+
+
+def _load_labels(path, num_images):
+    files = sorted(path.glob("*.labels"))
+    if not files:
+        return None
+    if len(files) > 1:
+        raise ValueError(f"{path}: more than one *.labels file; keep one.")
+    try:
+        labels = np.load(files[0], allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{files[0]}: not a readable .npy labels file ({e}).") from e
+    if labels.ndim != 2:
+        raise ValueError(f"{files[0]}: labels must be 2-D. Received: {labels.shape}")
+    if num_images >= 0 and labels.shape[0] != num_images:
+        raise ValueError(
+            f"{files[0]}: {labels.shape[0]} label rows for {num_images} images; "
+            "rebuild the labels or the dataset."
+        )
+    return labels.astype(np.float32)
+
+
+def make_dataset(
+    info,
+    batch_size,
+    shuffle=True,
+    repeat=True,
+    seed=None,
+    max_images=None,
+    shuffle_mb=1024,
+    cache_mb=4096,
+    drop_remainder=True,
+):
+    """tf.data pipeline of `(images, labels)` batches from the top level.
+
+    Args:
+        info: DatasetInfo from `describe`.
+        batch_size: the global batch (use `strategy.experimental_distribute_dataset`
+            to split it over replicas).
+        shuffle, seed: shuffle within a buffer of `shuffle_mb` megabytes.
+        repeat: repeat forever.
+        max_images: use only the first N images (the official writer stores
+            images in shuffled order, so this is a random subset).
+        cache_mb: keep the records in memory when the used part is smaller.
+
+    Returns:
+        Dataset of uint8 `[B, R, R, C]` images and float32 `[B, label_size]` labels.
+    """
+    count = info.num_images if max_images is None else min(max_images, info.num_images)
+    record_bytes = info.resolution**2 * info.channels + 64
+    records = tf.data.TFRecordDataset(info.top_file, buffer_size=16 << 20)
+    records = records.take(count)
+    labels = (
+        info.labels if info.labels is not None else np.zeros([count, 0], np.float32)
+    )
+    dataset = tf.data.Dataset.zip(
+        (records, tf.data.Dataset.from_tensor_slices(labels[:count]))
+    )
+    if count * record_bytes <= cache_mb << 20:
+        dataset = dataset.cache()
+    if shuffle:
+        buffer = max(1, min(count, (shuffle_mb << 20) // record_bytes))
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    shape = [info.channels, info.resolution, info.resolution]
+
+    def parse(serialized, batch_labels):
+        features = tf.io.parse_example(
+            serialized,
+            {
+                "shape": tf.io.FixedLenFeature([3], tf.int64),
+                "data": tf.io.FixedLenFeature([], tf.string),
+            },
+        )
+        data = tf.io.decode_raw(features["data"], tf.uint8)
+        images = tf.reshape(data, [-1, *shape])
+        return tf.transpose(images, [0, 2, 3, 1]), batch_labels
+
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def build_pyramid(images, num_levels, mirror=None, dtype=tf.float32):
+    """Turns uint8 images into the float pyramid the discriminator takes.
+
+    Args:
+        images: uint8 `[N, R, R, C]`.
+        num_levels: levels to build (R = 4 * 2**(num_levels - 1)).
+        mirror: None, or bool `[N]`: flip those images left-right.
+        dtype: dtype of the returned images.
+
+    Returns:
+        List of `[N, r, r, C]` in [-1, 1], r = 4, 8, ..., R (4x4 first); each
+        level is the 2x2 average of the next.
+    """
+    x = tf.cast(images, tf.float32) * (2.0 / 255.0) - 1.0
+    if mirror is not None:
+        flip = tf.reshape(tf.cast(mirror, tf.bool), [-1, 1, 1, 1])
+        x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+    levels = [x]
+    for _ in range(num_levels - 1):
+        x = tf.nn.avg_pool2d(x, ksize=2, strides=2, padding="VALID")
+        levels.append(x)
+    return [tf.cast(level, dtype) for level in reversed(levels)]
+
+
+def random_mirror(batch_size, seed=None):
+    """bool `[batch_size]`, each True with probability 1/2."""
+    return tf.random.uniform([batch_size], seed=seed) < 0.5

@@ -1,0 +1,105 @@
+"""The tf.data reader and the on-device pyramid."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from datasets.export import write_arrays
+from datasets.reader import build_pyramid, describe, make_dataset, random_mirror
+from datasets.tfrecords import labels_path, level_path
+
+
+@pytest.fixture()
+def dataset(tmp_path):
+    rng = np.random.RandomState(0)
+    images = rng.randint(0, 256, [10, 16, 16, 3]).astype(np.uint8)
+    labels = np.eye(10, dtype=np.float32)[rng.randint(0, 10, 10)]
+    write_arrays(tmp_path / "ds", images, labels, shuffle=False)
+    return tmp_path / "ds", images, labels
+
+
+def test_describe(dataset):
+    path, _, _ = dataset
+    info = describe(path)
+    assert (info.resolution, info.channels, info.num_images) == (16, 3, 10)
+    assert info.label_size == 10 and info.resolution_log2 == 4
+    assert len(info.level_files) == 3
+
+
+def test_round_trip_is_bit_identical_with_labels(dataset):
+    path, images, labels = dataset
+    data = make_dataset(describe(path), batch_size=5, shuffle=False, repeat=False)
+    batches = list(data)
+    got = np.concatenate([b[0].numpy() for b in batches])
+    got_labels = np.concatenate([b[1].numpy() for b in batches])
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, images)
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+def test_shuffle_keeps_image_label_pairs_and_max_images(dataset):
+    path, images, labels = dataset
+    data = make_dataset(describe(path), batch_size=4, seed=3, max_images=8)
+    batch_images, batch_labels = next(iter(data))
+    for image, label in zip(batch_images.numpy(), batch_labels.numpy(), strict=True):
+        index = next(i for i in range(8) if np.array_equal(images[i], image))
+        np.testing.assert_array_equal(labels[index], label)
+    seen = {
+        next(i for i in range(10) if np.array_equal(images[i], x))
+        for x, _ in data.take(10).unbatch()
+    }
+    assert seen <= set(range(8))
+
+
+def test_pyramid_levels_are_2x2_means_in_minus_one_one(dataset):
+    _, images, _ = dataset
+    pyramid = build_pyramid(tf.constant(images), num_levels=3)
+    assert [tuple(x.shape) for x in pyramid] == [
+        (10, 4, 4, 3),
+        (10, 8, 8, 3),
+        (10, 16, 16, 3),
+    ]
+    top = images.astype(np.float64) * (2 / 255) - 1
+    np.testing.assert_allclose(pyramid[-1], top, atol=1e-6)
+    for lower, upper in zip(pyramid[:-1], pyramid[1:], strict=True):
+        n, side = upper.shape[0], upper.shape[1] // 2
+        box = upper.numpy().reshape(n, side, 2, side, 2, 3).mean(axis=(2, 4))
+        np.testing.assert_allclose(lower, box, atol=1e-6)
+
+
+def test_mirror_flips_only_the_chosen_images(dataset):
+    _, images, _ = dataset
+    mirror = tf.constant([True, False] * 5)
+    pyramid = build_pyramid(tf.constant(images), num_levels=2, mirror=mirror)
+    top = images.astype(np.float32) * (2 / 255) - 1
+    np.testing.assert_allclose(pyramid[-1][0], top[0, :, ::-1], atol=1e-6)
+    np.testing.assert_allclose(pyramid[-1][1], top[1], atol=1e-6)
+    flips = random_mirror(4000, seed=1).numpy()
+    assert 0.45 < flips.mean() < 0.55
+
+
+def test_distributed_batches_cover_the_global_batch(dataset):
+    path, images, _ = dataset
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    data = make_dataset(describe(path), batch_size=4, shuffle=False)
+    batch = next(iter(strategy.experimental_distribute_dataset(data)))
+    parts = strategy.experimental_local_results(batch[0])
+    assert [tuple(p.shape) for p in parts] == [(2, 16, 16, 3), (2, 16, 16, 3)]
+    np.testing.assert_array_equal(np.concatenate(parts), images[:4])
+
+
+def test_describe_reports_problems(tmp_path, dataset):
+    path, _, _ = dataset
+    with pytest.raises(ValueError, match="nowhere: no such directory"):
+        describe(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no \\*.tfrecords files .*create_from_images"):
+        describe(tmp_path / "empty")
+    np.save(open(labels_path(path), "wb"), np.zeros([3, 2], np.float32))
+    with pytest.raises(ValueError, match="3 label rows for 10 images"):
+        describe(path)
+    labels_path(path).unlink()
+    top = level_path(path, 4)
+    top.write_bytes(top.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="ds-r04.tfrecords: truncated"):
+        describe(path)
