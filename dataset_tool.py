@@ -16,12 +16,9 @@ Examples:
 """
 
 import json
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # Hide TF's C++ start-up chatter.
-
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 _IMAGE_OPTIONS = (
     "resolution",
@@ -90,6 +87,9 @@ def _usage():
 
 
 def _function(command):
+    from dnnlib.quiet_tf import import_tensorflow
+
+    import_tensorflow()
     from datasets import commands
 
     if hasattr(commands, command):

@@ -239,3 +239,20 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
     ]
     result = run_tool("frobnicate")
     assert result.returncode == 2 and "unknown command 'frobnicate'" in result.stderr
+
+
+def test_interrupt_leaves_nothing_half_built(tmp_path, monkeypatch):
+    for i in range(6):
+        save(tmp_path / "images" / f"{i}.png", rgb())
+    calls = []
+
+    def interrupted(data, name, *args):
+        calls.append(name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return rgb()
+
+    monkeypatch.setattr(commands.img, "load_array", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        commands.create_from_images(tmp_path / "out", tmp_path / "images", workers=1)
+    assert leftovers(tmp_path) == []
