@@ -30,7 +30,8 @@ _IMAGE_OPTIONS = (
     "max_images",
     "skip_bad",
 )
-# Command: (positional arguments, options passed on, help).
+# Command: (positional arguments, options passed on, help). An option is a flag
+# name, or (flag name, keyword argument name).
 COMMANDS = {
     "create_from_images": (
         ("tfrecord_dir", "image_dir"),
@@ -42,7 +43,11 @@ COMMANDS = {
     "create_cifar10": (("tfrecord_dir", "cifar10_dir"), ("shuffle", "seed"), ""),
     "create_cifar100": (("tfrecord_dir", "cifar100_dir"), ("shuffle", "seed"), ""),
     "create_mnist": (("tfrecord_dir", "mnist_dir"), ("shuffle", "seed"), ""),
-    "create_mnistrgb": (("tfrecord_dir", "mnist_dir"), ("num_images", "seed"), ""),
+    "create_mnistrgb": (
+        ("tfrecord_dir", "mnist_dir"),
+        ("num_images", ("seed", "random_seed")),
+        "",
+    ),
     "create_svhn": (("tfrecord_dir", "svhn_dir"), ("shuffle", "seed"), ""),
     "create_celeba": (("tfrecord_dir", "celeba_dir"), ("cx", "cy"), ""),
     "create_lsun": (("tfrecord_dir", "lmdb_dir"), ("resolution", "max_images"), ""),
@@ -102,7 +107,8 @@ def _function(command):
 def run(command, args):
     """Runs one command with its positional arguments and the relevant flags."""
     positional, options, _ = COMMANDS[command]
-    kwargs = {name: FLAGS[name].value for name in options}
+    pairs = [(o, o) if isinstance(o, str) else o for o in options]
+    kwargs = {kwarg: FLAGS[flag].value for flag, kwarg in pairs}
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     result = _function(command)(*args, **kwargs)
     if command == "info":

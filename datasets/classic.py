@@ -183,7 +183,12 @@ def create_svhn(
         raise ValueError(f"{path}: no such file; {SVHN_HINT}")
     try:
         mat = scipy.io.loadmat(path, variable_names=("X", "y"))
-    except (ValueError, OSError, NotImplementedError, TypeError) as e:
+    except (
+        ValueError,
+        OSError,
+        NotImplementedError,
+        scipy.io.matlab.MatReadError,
+    ) as e:
         raise ValueError(
             f"{path}: not a readable MATLAB file ({e}); {SVHN_HINT}"
         ) from e
@@ -342,15 +347,18 @@ def create_lsun(
                 if count == max_images:
                     return
 
-    with env, env.begin(write=False) as txn:
-        total = env.stat()["entries"]
-        total = total if max_images is None else min(total, max_images)
-        count = write_stream(tfrecord_dir, decoded(txn), total=total)
-    for error in skipped[:10]:
-        sys.stderr.write(f"skipped {error.path}: {error.reason}\n")
-    if skipped:
-        sys.stderr.write(f"skipped {len(skipped)} undecodable LMDB entries\n")
-    return count
+    try:
+        with env, env.begin(write=False) as txn:
+            total = env.stat()["entries"]
+            total = total if max_images is None else min(total, max_images)
+            return write_stream(tfrecord_dir, decoded(txn), total=total)
+    except lmdb.Error as e:
+        raise ValueError(f"{lmdb_dir}: corrupt LMDB ({e}); {LSUN_HINT}") from e
+    finally:
+        for error in skipped[:10]:
+            sys.stderr.write(f"skipped {error.path}: {error.reason}\n")
+        if skipped:
+            sys.stderr.write(f"skipped {len(skipped)} undecodable LMDB entries\n")
 
 
 def create_from_hdf5(

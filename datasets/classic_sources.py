@@ -55,20 +55,21 @@ class DataOnlyUnpickler(pickle.Unpickler):
             ) from None
 
 
-def load_pickle(data, where):
+def load_pickle(data, where, hint=None):
     """Unpickles bytes with `DataOnlyUnpickler` (Python 2 strings read as latin1).
 
     Raises:
-        ValueError: naming `where`, for a refused global or a corrupt pickle.
+        ValueError: naming `where` (and then saying `hint`), for a refused global
+            or a corrupt pickle.
     """
     try:
         return DataOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
-    except pickle.UnpicklingError as e:
-        raise ValueError(f"{where}: cannot unpickle ({e}).") from e
     except Exception as e:  # A corrupt pickle can fail in many ways.
-        raise ValueError(
-            f"{where}: not a readable pickle ({type(e).__name__}: {e})."
-        ) from e
+        reason = str(e)
+        if not isinstance(e, pickle.UnpicklingError):
+            reason = f"{type(e).__name__}: {e}"
+        ending = f"; {hint}" if hint else "."
+        raise ValueError(f"{where}: cannot unpickle ({reason}){ending}") from e
 
 
 def read_pickles(source, names, hint):
@@ -106,9 +107,10 @@ def read_pickles(source, names, hint):
     for name in names:
         if name not in found:
             raise ValueError(f"{source}: missing {name}; {hint}")
-    return {
-        name: (where, load_pickle(data, where)) for name, (where, data) in found.items()
-    }
+    loaded = {}
+    for name, (where, data) in found.items():
+        loaded[name] = (where, load_pickle(data, where, hint))
+    return loaded
 
 
 def read_idx(path, ndim, hint):
@@ -143,13 +145,14 @@ def read_idx(path, ndim, hint):
 
 
 def describe(value):
+    """`dtype [shape]` of an array, else the type name, for error messages."""
     if isinstance(value, np.ndarray):
         return f"{value.dtype} {list(value.shape)}"
     return type(value).__name__
 
 
 def check_classes(labels, count, num_classes, where):
-    # Class indices: integers in [0, num_classes), one per image.
+    """Checks class indices: `count` integers in [0, num_classes); returns them."""
     labels = np.asarray(labels)
     if labels.shape != (count,) or labels.dtype.kind not in "iu":
         raise ValueError(
@@ -165,7 +168,12 @@ def check_classes(labels, count, num_classes, where):
 
 
 def cifar_batch(where, batch, label_key, num_classes, hint):
-    # A CIFAR python batch: dict with data uint8 [N, 3072] (CHW rows) and labels.
+    """Checks a CIFAR python batch (dict: `data` uint8 `[N, 3072]` of CHW rows,
+    class labels under `label_key`).
+
+    Returns:
+        images uint8 `[N, 32, 32, 3]` and class indices `[N]`.
+    """
     if not isinstance(batch, dict) or "data" not in batch or label_key not in batch:
         raise ValueError(
             f"{where}: expected a dict with 'data' and '{label_key}'; {hint}"

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from datasets.tfrecords import parse_image_np, scan_tfrecord
+from msg_stylegan_tf2.pyramid import downsample_pyramid, uint8_to_float
 
 _LEVEL = re.compile(r"-r(\d\d)\.tfrecords$")
 HINT = "build them with dataset_tool.py create_from_images"
@@ -191,15 +192,11 @@ def build_pyramid(images, num_levels, mirror=None, dtype=tf.float32):
         List of `[N, r, r, C]` in [-1, 1], r = 4, 8, ..., R (4x4 first); each
         level is the 2x2 average of the next.
     """
-    x = tf.cast(images, tf.float32) * (2.0 / 255.0) - 1.0
+    x = uint8_to_float(images)
     if mirror is not None:
         flip = tf.reshape(tf.cast(mirror, tf.bool), [-1, 1, 1, 1])
         x = tf.where(flip, tf.reverse(x, axis=[2]), x)
-    levels = [x]
-    for _ in range(num_levels - 1):
-        x = tf.nn.avg_pool2d(x, ksize=2, strides=2, padding="VALID")
-        levels.append(x)
-    return [tf.cast(level, dtype) for level in reversed(levels)]
+    return [tf.cast(level, dtype) for level in downsample_pyramid(x, num_levels)]
 
 
 def random_mirror(batch_size, seed=None):

@@ -1,0 +1,520 @@
+"""Tests of msg_stylegan_tf2.layers against numpy references written here (NHWC),
+which follow the official TF1 ops of training/networks_stylegan.py."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from msg_stylegan_tf2.layers import (
+    Bias,
+    Blur,
+    Downscale2D,
+    EqualizedConv2D,
+    EqualizedDense,
+    InstanceNorm,
+    MinibatchStdDev,
+    NoiseInput,
+    PixelNorm,
+    StyleMod,
+    Upscale2D,
+    downscale2d,
+    equalized_coefficients,
+    upscale2d,
+)
+
+ATOL = 1e-5
+
+
+def rand(*shape, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).normal(size=shape).astype(dtype)
+
+
+# Numpy references.
+def np_activation(x, activation):
+    slope = {"linear": 1.0, "lrelu": 0.2, "relu": 0.0}[activation]
+    return np.maximum(x, slope * x)
+
+
+def np_correlate(x, w, stride=1):
+    """'SAME' zero-padded cross-correlation, x `[N, H, W, C]`, w `[kh, kw, C, F]`."""
+    n, h, wd, _ = x.shape
+    kh, kw = w.shape[:2]
+    oh, ow = -(-h // stride), -(-wd // stride)
+    ph, pw = max((oh - 1) * stride + kh - h, 0), max((ow - 1) * stride + kw - wd, 0)
+    xp = np.pad(x, [(0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)])
+    out = np.zeros((n, oh, ow, w.shape[3]))
+    for p in range(kh):
+        for q in range(kw):
+            patch = xp[:, p : p + stride * oh : stride, q : q + stride * ow : stride]
+            out += np.einsum("nhwc,cf->nhwf", patch, w[p, q])
+    return out
+
+
+def np_depthwise(x, f):
+    return np_correlate(x, f[:, :, None, None] * np.eye(x.shape[-1]))
+
+
+def np_conv_transpose2x(x, w):
+    """tf.nn.conv2d_transpose, stride 2, 'SAME', as a scatter-add; w `[k, k, F, C]`."""
+    n, h, wd, _ = x.shape
+    k = w.shape[0]
+    top = max((h - 1) * 2 + k - 2 * h, 0) // 2
+    full = np.zeros((n, 2 * h + k, 2 * wd + k, w.shape[2]))
+    for i in range(h):
+        for j in range(wd):
+            full[:, 2 * i : 2 * i + k, 2 * j : 2 * j + k] += np.einsum(
+                "nc,pqfc->npqf", x[:, i, j], w
+            )
+    return full[:, top : top + 2 * h, top : top + 2 * wd]
+
+
+def np_up(x):
+    return x.repeat(2, axis=1).repeat(2, axis=2)
+
+
+def np_down(x):
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+def np_shift_sum(w):
+    w = np.pad(w, [(1, 1), (1, 1), (0, 0), (0, 0)])
+    return w[1:, 1:] + w[:-1, 1:] + w[1:, :-1] + w[:-1, :-1]
+
+
+def numeric_grad(f, x, eps):
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += eps
+        xm[idx] -= eps
+        g[idx] = (f(xp) - f(xm)) / (2 * eps)
+    return g
+
+
+# equalized_coefficients and initialisation.
+@pytest.mark.parametrize(
+    "use_wscale, lrmul, expected",
+    [(True, 1.0, (1.0, 0.5)), (True, 0.25, (4.0, 0.125))]
+    + [(False, 1.0, (0.5, 1.0)), (False, 0.25, (2.0, 0.25))],
+)
+def test_equalized_coefficients(use_wscale, lrmul, expected):
+    # he_std = 2 / sqrt(16) = 0.5.
+    coefs = equalized_coefficients(np.int64(16), 2.0, use_wscale, lrmul)
+    assert all(type(c) is float for c in coefs)
+    np.testing.assert_allclose(coefs, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("use_wscale, lrmul", [(True, 0.5), (False, 1.0)])
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_initial_weight_std(kind, use_wscale, lrmul):
+    kw = dict(use_wscale=use_wscale, lrmul=lrmul)
+    layer = (
+        EqualizedDense(256, **kw) if kind == "dense" else EqualizedConv2D(64, 3, **kw)
+    )
+    shape = (2, 512) if kind == "dense" else (2, 4, 4, 64)
+    out = layer(tf.ones(shape))
+    fan_in = 512 if kind == "dense" else 9 * 64
+    init_std = 1 / lrmul if use_wscale else math.sqrt(2 / fan_in) / lrmul
+    np.testing.assert_allclose(np.std(layer.weight.numpy()), init_std, rtol=0.03)
+    assert out.dtype == tf.float32 and layer.weight.dtype == "float32"
+
+
+# EqualizedDense.
+@pytest.mark.parametrize(
+    "activation, use_wscale, lrmul, shape",
+    [("linear", True, 1.0, (3, 5)), ("lrelu", True, 0.01, (3, 2, 2, 3))]
+    + [("relu", False, 0.5, (3, 2, 2, 3))],
+)
+def test_equalized_dense(activation, use_wscale, lrmul, shape):
+    layer = EqualizedDense(4, use_wscale=use_wscale, lrmul=lrmul, activation=activation)
+    x = rand(*shape, seed=1)
+    layer.build(shape)
+    w, b = rand(x[0].size, 4, seed=2), rand(4, seed=3)
+    layer.weight.assign(w)
+    layer.bias.assign(b)
+    coef = math.sqrt(2) / math.sqrt(x[0].size) * lrmul if use_wscale else lrmul
+    expected = np_activation(x.reshape(3, -1) @ (w * coef) + b * lrmul, activation)
+    np.testing.assert_allclose(layer(x), expected, atol=ATOL, rtol=1e-5)
+
+
+# EqualizedConv2D.
+def conv_reference(x, w, b, resample, fused, activation):
+    if resample == "up" and fused:
+        y = np_conv_transpose2x(x, np_shift_sum(w.transpose(0, 1, 3, 2)))
+    elif resample == "down" and fused:
+        y = np_correlate(x, np_shift_sum(w) * 0.25, stride=2)
+    else:
+        y = np_correlate(np_up(x) if resample == "up" else x, w)
+        y = np_down(y) if resample == "down" else y
+    return np_activation(y + b, activation)
+
+
+def make_conv(k, resample, fused, x, seed=4, **kwargs):
+    layer = EqualizedConv2D(2, k, resample=resample, fused_scale=fused, **kwargs)
+    layer.build(x.shape)
+    w, b = rand(k, k, x.shape[-1], 2, seed=seed), rand(2, seed=seed + 1)
+    layer.weight.assign(w)
+    layer.bias.assign(b)
+    return layer, w, b
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize(
+    "resample, fused, activation",
+    [(None, False, "lrelu"), ("up", False, "relu"), ("up", True, "lrelu")]
+    + [("down", False, "linear"), ("down", True, "lrelu")],
+)
+def test_equalized_conv2d(k, resample, fused, activation):
+    x = rand(2, 4, 4, 3, seed=5)
+    layer, w, b = make_conv(k, resample, fused, x, activation=activation, lrmul=0.5)
+    coef = math.sqrt(2) / math.sqrt(k * k * 3) * 0.5
+    expected = conv_reference(x, w * coef, b * 0.5, resample, fused, activation)
+    assert layer.fused == fused
+    np.testing.assert_allclose(layer(x), expected, atol=ATOL, rtol=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_fused_down_equals_unfused(k):
+    # Exact everywhere, borders included (measured max difference 4.8e-7, rounding).
+    x = rand(2, 6, 6, 3, seed=6)
+    fused = make_conv(k, "down", True, x)[0](x)
+    np.testing.assert_allclose(fused, make_conv(k, "down", False, x)[0](x), atol=ATOL)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_fused_up_equals_unfused_with_flipped_kernel(k):
+    # The official fused transposed conv equals upscale-then-conv with the kernel
+    # flipped spatially (everywhere, borders included; measured max 1e-6). With the
+    # same kernel they differ, interior too (measured max 4.9 for k=3, 5.3 for k=5),
+    # unless the kernel is symmetric (k=1 here).
+    x = rand(2, 6, 6, 3, seed=7)
+    fused, w, _ = make_conv(k, "up", True, x)
+    unfused = make_conv(k, "up", False, x)[0]
+    same_kernel_diff = np.abs(fused(x) - unfused(x)).max()
+    assert same_kernel_diff < 1e-5 if k == 1 else same_kernel_diff > 0.5
+    unfused.weight.assign(w[::-1, ::-1])
+    np.testing.assert_allclose(fused(x), unfused(x), atol=ATOL)
+
+
+@pytest.mark.parametrize(
+    "resample, shape, fused",
+    [("up", (None, 64, 64, 2), True), ("up", (None, 32, 32, 2), False)]
+    + [("up", (None, 64, 32, 2), False), ("down", (None, 128, 128, 2), True)]
+    + [("down", (None, 64, 64, 2), False), ("down", (None, 128, 64, 2), False)]
+    + [(None, (None, 256, 256, 2), False)],
+)
+def test_fused_scale_auto(resample, shape, fused):
+    layer = EqualizedConv2D(2, 3, resample=resample)
+    layer.build(shape)
+    assert layer.fused is fused
+
+
+# Blur.
+def test_blur_default_kernel_impulse_response():
+    x = np.zeros((1, 5, 5, 2), np.float32)
+    x[0, 2, 2] = 1
+    expected = np.outer([1, 2, 1], [1, 2, 1]) / 16
+    np.testing.assert_allclose(Blur()(x)[0, 1:4, 1:4, 1], expected, atol=1e-7)
+    np.testing.assert_allclose(Blur()(x), np_depthwise(x, expected), atol=1e-7)
+
+
+def test_blur_orientation_is_cross_correlation():
+    # Cross-correlation maps an impulse to the filter rotated by 180 degrees.
+    x = np.zeros((1, 4, 5, 1), np.float32)
+    x[0, 2, 2] = 1
+    out = Blur(((1, 2, 3), (4, 5, 6)), normalize=False)(x)[0, :, :, 0]
+    expected = np.zeros((4, 5))
+    expected[1:3, 1:4] = [[6, 5, 4], [3, 2, 1]]
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "blur_filter, normalize, kernel",
+    [((1, 3), True, np.outer([1, 3], [1, 3]) / 16)]
+    + [(((1, 2, 3), (4, 5, 6)), True, np.array([[1, 2, 3], [4, 5, 6]]) / 21)]
+    + [((1, 2, 1), False, np.outer([1, 2, 1], [1, 2, 1]))],
+)
+def test_blur_reference(blur_filter, normalize, kernel):
+    x = rand(2, 5, 4, 3, seed=8)
+    out = Blur(blur_filter, normalize=normalize)(x)
+    np.testing.assert_allclose(out, np_depthwise(x, kernel), atol=1e-5, rtol=1e-5)
+
+
+# Resampling.
+def test_upscale_downscale():
+    x = np.array([[1, 2], [3, 4]], np.float32)[None, :, :, None]
+    up = np.array([[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]])
+    np.testing.assert_array_equal(upscale2d(x)[0, :, :, 0], up)
+    np.testing.assert_array_equal(downscale2d(up[None, :, :, None] * 1.0), x)
+    y = rand(2, 4, 6, 3, seed=9)
+    np.testing.assert_allclose(Upscale2D()(y), np_up(y))
+    np.testing.assert_allclose(Downscale2D()(y), np_down(y), atol=1e-6)
+    spec = tf.TensorSpec([None, 4, 6, 3])
+    dynamic = tf.function(
+        lambda t: Downscale2D()(Upscale2D()(t)), input_signature=[spec]
+    )
+    np.testing.assert_allclose(dynamic(y), y, atol=1e-6)
+
+
+# Normalisation.
+def test_pixel_norm_unit_rms():
+    out = PixelNorm(epsilon=0.0)(tf.constant([[3.0, 4.0]]))
+    np.testing.assert_allclose(out, [[0.8485, 1.1314]], rtol=1e-4)
+    out = PixelNorm(epsilon=1.0)(tf.constant([[3.0, 4.0]]))  # 1 / sqrt(12.5 + 1).
+    np.testing.assert_allclose(out, [[0.8165, 1.0887]], rtol=1e-4)
+
+
+def test_pixel_norm_default_epsilon():
+    x = rand(2, 3, 3, 5, seed=10)
+    expected = x / np.sqrt(np.mean(x.astype(np.float64) ** 2, -1, keepdims=True) + 1e-8)
+    np.testing.assert_allclose(PixelNorm()(x), expected, rtol=1e-5)
+    # With mean square 5e-9, epsilon 1e-8 dominates: 1e-4 / sqrt(1.5e-8).
+    np.testing.assert_allclose(
+        PixelNorm()(tf.constant([[1e-4, 0.0]])), [[0.8165, 0]], rtol=1e-4
+    )
+
+
+@pytest.mark.parametrize("epsilon", [None, 0.5])
+def test_instance_norm(epsilon):
+    x = rand(2, 3, 4, 5, seed=11) * 3 + 1
+    mean, var = x.mean(axis=(1, 2), keepdims=True), x.var(axis=(1, 2), keepdims=True)
+    layer = InstanceNorm() if epsilon is None else InstanceNorm(epsilon)
+    expected = (x - mean) / np.sqrt(var + (epsilon or 1e-8))
+    np.testing.assert_allclose(layer(x), expected, atol=1e-5)
+
+
+def test_instance_norm_computes_float16_in_float32():
+    # Squares of values ~1000 overflow float16 (max 65504); float32 does not.
+    x = (rand(2, 4, 4, 3, seed=12) * 1000).astype(np.float16)
+    out = InstanceNorm(dtype="float16")(x)
+    x64 = x.astype(np.float64)
+    expected = (x64 - x64.mean((1, 2), keepdims=True)) / x64.std((1, 2), keepdims=True)
+    assert out.dtype == tf.float16
+    np.testing.assert_allclose(out.numpy().astype(np.float64), expected, atol=1e-2)
+
+
+# Bias, StyleMod, NoiseInput.
+def test_bias():
+    x, b = rand(2, 3, 3, 4, seed=13), rand(4, seed=14)
+    layer = Bias(lrmul=0.1)
+    layer.build(x.shape)
+    layer.bias.assign(b)
+    np.testing.assert_allclose(layer(x), x + 0.1 * b, atol=1e-6)
+
+
+@pytest.mark.parametrize("use_wscale", [True, False])
+def test_style_mod(use_wscale):
+    x, dlatent = rand(2, 3, 3, 4, seed=15), rand(2, 6, seed=16)
+    layer = StyleMod(use_wscale=use_wscale)
+    layer(x, dlatent)
+    w, b = rand(6, 8, seed=17), rand(8, seed=18)
+    layer.dense.weight.assign(w)
+    layer.dense.bias.assign(b)
+    style = dlatent @ (w * (1 / math.sqrt(6) if use_wscale else 1.0)) + b
+    scale, shift = style[:, None, None, :4], style[:, None, None, 4:]
+    np.testing.assert_allclose(layer(x, dlatent), x * (1 + scale) + shift, atol=ATOL)
+
+
+def test_noise_input_stored_noise():
+    x = rand(2, 4, 4, 3, seed=19)
+    layer = NoiseInput()
+    np.testing.assert_array_equal(layer(x, randomize_noise=False), x)
+    assert layer.noise.shape == (1, 4, 4, 1) and not layer.noise.trainable
+    assert layer.weight.shape == (3,) and layer.weight.trainable
+    weight = np.array([0.5, -1.0, 2.0], np.float32)
+    layer.weight.assign(weight)
+    expected = x + layer.noise.numpy() * weight
+    np.testing.assert_allclose(layer(x, randomize_noise=False), expected, atol=1e-6)
+
+
+def test_noise_input_randomized():
+    x = np.zeros((4, 16, 16, 3), np.float32)
+    layer = NoiseInput()
+    layer.build(x.shape)
+    layer.weight.assign([1.0, 2.0, -3.0])
+    first, second = layer(x).numpy(), layer(x).numpy()
+    noise = first[..., :1]
+    np.testing.assert_allclose(
+        first / [1.0, 2.0, -3.0], np.repeat(noise, 3, -1), rtol=1e-6
+    )
+    assert not np.allclose(first, second)
+    assert not np.allclose(noise[0], noise[1])
+    assert abs(noise.mean()) < 0.1 and abs(noise.std() - 1) < 0.1
+
+
+# MinibatchStdDev.
+def np_mbstd(x, group_size, num_new_features):
+    n, h, w, c = x.shape
+    groups = min(group_size, n)
+    m_count, per = n // groups, c // num_new_features
+    extra = np.zeros((n, h, w, num_new_features))
+    for m in range(m_count):
+        members = x[m::m_count].astype(np.float64)  # Images m, m + M, m + 2M, ...
+        std = np.sqrt(members.var(axis=0) + 1e-8)
+        for j in range(num_new_features):
+            extra[m::m_count, :, :, j] = std[..., j * per : (j + 1) * per].mean()
+    return np.concatenate([x, extra], axis=-1)
+
+
+@pytest.mark.parametrize(
+    "n, group_size, num_new_features", [(8, 4, 1), (6, 2, 2), (2, 4, 1)]
+)
+def test_minibatch_stddev(n, group_size, num_new_features):
+    x = (
+        rand(n, 3, 3, 4, seed=20)
+        * np.arange(1, n + 1, dtype=np.float32)[:, None, None, None]
+    )
+    layer = MinibatchStdDev(group_size, num_new_features)
+    expected = np_mbstd(x, group_size, num_new_features)
+    np.testing.assert_allclose(layer(x), expected, atol=ATOL, rtol=1e-5)
+    spec = tf.TensorSpec([None, 3, 3, 4])
+    dynamic = tf.function(MinibatchStdDev(group_size, num_new_features).__call__)
+    out = dynamic.get_concrete_function(spec)(tf.constant(x))
+    np.testing.assert_allclose(out, expected, atol=ATOL, rtol=1e-5)
+
+
+def test_minibatch_stddev_static_batch_checks():
+    with pytest.raises(ValueError, match=re.escape("minibatch (6)")):
+        MinibatchStdDev(group_size=4).build((6, 4, 4, 2))
+    with pytest.raises(ValueError, match=re.escape("(4, 4, 4, 3)")):
+        MinibatchStdDev(num_new_features=2).build((4, 4, 4, 3))
+    MinibatchStdDev(group_size=4).build((None, 4, 4, 2))
+
+
+# Gradients (float64; MinibatchStdDev computes in float32 inside, as official).
+GRADIENT_CASES = {
+    "blur": lambda: Blur(dtype="float64"),
+    "conv_up_fused": lambda: EqualizedConv2D(
+        2, 3, resample="up", fused_scale=True, activation="lrelu", dtype="float64"
+    ),
+    "conv_down_fused": lambda: EqualizedConv2D(
+        2, 3, resample="down", fused_scale=True, dtype="float64"
+    ),
+    "mbstd": lambda: MinibatchStdDev(2, dtype="float64"),
+}
+
+
+@pytest.mark.parametrize("name", GRADIENT_CASES)
+def test_first_order_gradients(name):
+    layer = GRADIENT_CASES[name]()
+    eps, atol = (1e-3, 1e-3) if name == "mbstd" else (1e-6, 1e-7)
+    x = rand(4 if name == "mbstd" else 1, 4, 4, 2, seed=24, dtype=np.float64) + 0.1
+    r = rand(*layer(x).shape, seed=21, dtype=np.float64)
+
+    def loss(value):
+        return float(tf.reduce_sum(layer(value) * r))
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        score = tf.reduce_sum(layer(xt) * r)
+    grads = tape.gradient(score, [xt, *layer.trainable_weights])
+    np.testing.assert_allclose(grads[0], numeric_grad(loss, x, eps), atol=atol)
+    for var, grad in zip(layer.trainable_weights, grads[1:], strict=True):
+        value = var.numpy()
+
+        def loss_of_var(v, var=var):
+            var.assign(v)
+            return loss(x)
+
+        expected = numeric_grad(loss_of_var, value, eps)
+        var.assign(value)
+        np.testing.assert_allclose(grad, expected, atol=atol)
+
+
+@pytest.mark.parametrize("name", ["blur", "conv_up_fused", "conv_down_fused"])
+def test_second_order_gradients(name):
+    # R1-style penalty |d score / dx|^2 and its gradient, checked numerically.
+    layer = GRADIENT_CASES[name]()
+    x = rand(1, 4, 4, 2, seed=22, dtype=np.float64) + 0.1
+    r = rand(*layer(x).shape, seed=23, dtype=np.float64)
+
+    def penalty(value):
+        xt = tf.constant(value)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            score = tf.reduce_sum(tf.nn.softplus(layer(xt)) * r)
+        return tf.reduce_sum(tf.square(tape.gradient(score, xt)))
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as outer:
+        outer.watch(xt)
+        value = penalty(xt)
+    grads = outer.gradient(value, [xt, *layer.trainable_weights])
+    assert all(g is not None and np.all(np.isfinite(g)) for g in grads)
+    expected = numeric_grad(lambda v: float(penalty(v)), x, 1e-6)
+    np.testing.assert_allclose(grads[0], expected, atol=1e-6)
+
+
+# Configuration round trip.
+IMAGE = [(2, 4, 4, 3)]
+CONFIG_CASES = [
+    (
+        lambda: EqualizedDense(
+            5, gain=1.0, use_wscale=False, lrmul=0.5, use_bias=False, activation="relu"
+        ),
+        IMAGE,
+    ),
+    (
+        lambda: EqualizedConv2D(
+            4, 3, resample="down", fused_scale=True, lrmul=0.5, activation="lrelu"
+        ),
+        IMAGE,
+    ),
+    (lambda: EqualizedConv2D(4, 1, resample="up"), IMAGE),
+    (lambda: Bias(lrmul=0.1), IMAGE),
+    (lambda: Blur(((1, 2), (3, 4)), normalize=False), IMAGE),
+    (Upscale2D, IMAGE),
+    (Downscale2D, IMAGE),
+    (lambda: PixelNorm(epsilon=1e-4), IMAGE),
+    (lambda: InstanceNorm(epsilon=1e-5), IMAGE),
+    (lambda: StyleMod(use_wscale=False), [*IMAGE, (2, 6)]),
+    (NoiseInput, IMAGE),
+    (lambda: MinibatchStdDev(group_size=2, num_new_features=3), IMAGE),
+]
+
+
+@pytest.mark.parametrize("factory, shapes", CONFIG_CASES)
+def test_get_config_round_trip(factory, shapes):
+    layer = factory()
+    inputs = [rand(*s, seed=30 + i) for i, s in enumerate(shapes)]
+    kwargs = {"randomize_noise": False} if isinstance(layer, NoiseInput) else {}
+    layer(*inputs, **kwargs)
+    weights = [rand(*w.shape, seed=40 + i) for i, w in enumerate(layer.get_weights())]
+    layer.set_weights(weights)
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    clone(*inputs, **kwargs)
+    clone.set_weights(weights)
+    np.testing.assert_allclose(clone(*inputs, **kwargs), layer(*inputs, **kwargs))
+
+
+# Argument validation.
+@pytest.mark.parametrize(
+    "factory, received",
+    [
+        (lambda: EqualizedConv2D(4, 2), "2"),
+        (lambda: EqualizedConv2D(0, 3), "0"),
+        (lambda: EqualizedConv2D(4, 3, resample="sideways"), "'sideways'"),
+        (lambda: EqualizedConv2D(4, 3, fused_scale="yes"), "'yes'"),
+        (lambda: EqualizedConv2D(4, 3, activation="tanh"), "'tanh'"),
+        (lambda: EqualizedDense(4, gain=0), "0"),
+        (lambda: EqualizedDense(4, lrmul=-1), "-1"),
+        (lambda: EqualizedDense(0), "0"),
+        (lambda: Bias(lrmul=0), "0"),
+        (lambda: MinibatchStdDev(group_size=0), "0"),
+        (lambda: MinibatchStdDev(num_new_features=0), "0"),
+        (lambda: Blur(blur_filter=()), "()"),
+        (lambda: Blur(blur_filter=(1, -1)), "(1, -1)"),
+        (lambda: PixelNorm(epsilon=-1), "-1"),
+        (lambda: InstanceNorm(epsilon=-1), "-1"),
+    ],
+)
+def test_invalid_arguments(factory, received):
+    with pytest.raises(ValueError, match=re.escape(f"Received: {received}") + "$"):
+        factory()
