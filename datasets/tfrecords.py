@@ -37,7 +37,7 @@ def serialize_image(chw):
         "data": tf.train.Feature(bytes_list=tf.train.BytesList(value=[chw.tobytes()])),
     }
     example = tf.train.Example(features=tf.train.Features(feature=feature))
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)
 
 
 def parse_image_np(record):

@@ -11,7 +11,6 @@ import keras
 import tensorflow as tf
 
 from msg_stylegan_tf2 import official
-from msg_stylegan_tf2.generator import NONLINEARITIES, feature_maps
 from msg_stylegan_tf2.layers import (
     SQRT2,
     Blur,
@@ -19,6 +18,7 @@ from msg_stylegan_tf2.layers import (
     EqualizedDense,
     MinibatchStdDev,
 )
+from msg_stylegan_tf2.synthesis import NONLINEARITIES, feature_maps
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
 
 COMBINE_FUNCTIONS = ("simple", "lin_cat", "cat_lin")

@@ -426,7 +426,8 @@ class NoiseInput(keras.layers.Layer):
 
     Variables: `weight` `[C]` (initialised to 0; official `Noise/weight`) and the
     stored, non-trainable `noise` `[1, H, W, 1]` (official `noise<i>`), used when
-    `randomize_noise` is False so that outputs are deterministic.
+    `randomize_noise` is False so that outputs are deterministic. With a `seed`
+    (int32 `[2]`), fresh noise is drawn statelessly from it (reproducible).
 
     Call: `[N, H, W, C]` -> same shape.
     """
@@ -441,10 +442,13 @@ class NoiseInput(keras.layers.Layer):
         )
         self.weight = self.add_weight(name="weight", shape=(c,), initializer="zeros")
 
-    def call(self, x, randomize_noise=True):
+    def call(self, x, randomize_noise=True, seed=None):
         if randomize_noise:
             shape = tf.concat([tf.shape(x)[:1], tf.shape(self.noise)[1:]], axis=0)
-            noise = tf.random.normal(shape, dtype=x.dtype)
+            if seed is None:
+                noise = tf.random.normal(shape, dtype=x.dtype)
+            else:
+                noise = tf.random.stateless_normal(shape, seed, dtype=x.dtype)
         else:
             noise = tf.cast(self.noise, x.dtype)
         return x + noise * tf.cast(self.weight, x.dtype)

@@ -11,10 +11,11 @@ Weights keep official TF1 names: `official_variables(model)` and
 import numpy as np
 
 from msg_stylegan_tf2.discriminator import COMBINE_FUNCTIONS, Discriminator
-from msg_stylegan_tf2.generator import Generator, Mapping, Synthesis
+from msg_stylegan_tf2.generator import Generator
 from msg_stylegan_tf2.official import assign_official_variables, official_variables
 from msg_stylegan_tf2.presets import PRESETS, NetworkPreset, get_preset
 from msg_stylegan_tf2.progan import ProGANGenerator
+from msg_stylegan_tf2.synthesis import Mapping, Synthesis
 
 __all__ = [
     "COMBINE_FUNCTIONS",

@@ -9,7 +9,6 @@ import keras
 import tensorflow as tf
 
 from msg_stylegan_tf2 import official
-from msg_stylegan_tf2.generator import feature_maps
 from msg_stylegan_tf2.layers import (
     SQRT2,
     Bias,
@@ -18,6 +17,7 @@ from msg_stylegan_tf2.layers import (
     PixelNorm,
     apply_activation,
 )
+from msg_stylegan_tf2.synthesis import feature_maps
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
 
 
@@ -103,7 +103,8 @@ class ProGANGenerator(keras.Model):
     def _norm(self, x):
         return self.pixel_norm(x) if self.pixel_norm is not None else x
 
-    def call(self, latents, labels=None, training=False):
+    def call(self, latents, labels=None, training=False, noise_seed=None):
+        del noise_seed  # ProGAN has no noise inputs; accepted for a common interface.
         x = tf.cast(latents, self.compute_dtype)
         if self.label_size:
             if labels is None:
