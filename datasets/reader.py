@@ -124,6 +124,7 @@ def make_dataset(
     repeat=True,
     seed=None,
     max_images=None,
+    data_percentage=None,
     shuffle_mb=1024,
     cache_mb=4096,
     drop_remainder=True,
@@ -138,12 +139,19 @@ def make_dataset(
         repeat: repeat forever.
         max_images: use only the first N images (the official writer stores
             images in shuffled order, so this is a random subset).
+        data_percentage: use only this percentage (0, 100] of the images.
         cache_mb: keep the records in memory when the used part is smaller.
 
     Returns:
         Dataset of uint8 `[B, R, R, C]` images and float32 `[B, label_size]` labels.
     """
     count = info.num_images if max_images is None else min(max_images, info.num_images)
+    if data_percentage is not None:
+        if not 0 < data_percentage <= 100:
+            raise ValueError(
+                f"--data_percentage must be in (0, 100]. Received: {data_percentage}"
+            )
+        count = min(count, max(1, round(info.num_images * data_percentage / 100)))
     record_bytes = info.resolution**2 * info.channels + 64
     records = tf.data.TFRecordDataset(info.top_file, buffer_size=16 << 20)
     records = records.take(count)

@@ -103,3 +103,15 @@ def test_describe_reports_problems(tmp_path, dataset):
     top.write_bytes(top.read_bytes()[:-100])
     with pytest.raises(ValueError, match="ds-r04.tfrecords: truncated"):
         describe(path)
+
+
+def test_data_percentage_limits_the_images(dataset):
+    path, images, _ = dataset
+    info = describe(path)
+    data = make_dataset(
+        info, batch_size=1, shuffle=False, repeat=False, data_percentage=30
+    )
+    got = np.concatenate([x.numpy() for x, _ in data])
+    np.testing.assert_array_equal(got, images[:3])
+    with pytest.raises(ValueError, match="data_percentage must be in .* Received: 0"):
+        make_dataset(info, batch_size=1, data_percentage=0)
