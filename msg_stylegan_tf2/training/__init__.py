@@ -1,0 +1,1 @@
+"""Training: configuration, schedules, EMA, distributed steps, snapshots, the loop."""

@@ -1,0 +1,144 @@
+"""The distributed D and G training steps and the Gs update, as tf.functions.
+
+All randomness of a step is drawn statelessly from `(seed, step)`, so a resumed
+run continues exactly. Latents and mirror flips are drawn for the global batch
+and sliced per replica, so they do not depend on the number of replicas; noise
+inputs are drawn per replica. Each replica's loss is summed over its images and
+divided by the global batch; the optimizers sum the replicas' gradients.
+"""
+
+import tensorflow as tf
+
+from msg_stylegan_tf2.pyramid import uint8_to_float
+from msg_stylegan_tf2.training.ema import pair_weights, update_ema
+
+_fold_in = tf.random.experimental.stateless_fold_in
+
+
+class TrainSteps:
+    """D step, G step and Gs update for one G/D pair under a strategy.
+
+    Args:
+        strategy: the tf.distribute strategy the networks were built under.
+        G, D, Gs: generator, discriminator, moving-average generator.
+        loss: a `losses.Loss`.
+        g_opt, d_opt: Keras optimizers (LossScaleOptimizer for float16).
+        global_batch: images per step over all replicas.
+        latent_size: G's latent width.
+        label_size: 0 for unconditional models.
+        mirror_augment: flip reals left-right with probability 1/2.
+        seed: base seed of the run.
+        jit: compile the steps with XLA.
+    """
+
+    def __init__(
+        self,
+        strategy,
+        G,
+        D,
+        Gs,
+        loss,
+        g_opt,
+        d_opt,
+        global_batch,
+        latent_size,
+        label_size=0,
+        mirror_augment=False,
+        seed=0,
+        jit=False,
+    ):
+        self.strategy, self.G, self.D, self.Gs, self.loss = strategy, G, D, Gs, loss
+        self.g_opt, self.d_opt = g_opt, d_opt
+        self.global_batch, self.latent_size = global_batch, latent_size
+        self.label_size, self.mirror_augment = label_size, mirror_augment
+        self.seed = int(seed)
+        self.ema_pairs = pair_weights(Gs, G)
+        self.d_step = tf.function(self._d_step, jit_compile=jit or None)
+        self.g_step = tf.function(self._g_step, jit_compile=jit or None)
+        self.update_gs = tf.function(lambda beta: update_ema(self.ema_pairs, beta))
+
+    def _seed(self, step, purpose, per_replica=False):
+        # Seed of one purpose in one step (and replica).
+        seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)])
+        seed = _fold_in(seed, purpose)
+        if per_replica:
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            seed = _fold_in(seed, replica)
+        return seed
+
+    def _global_slice(self, draw, n):
+        # This replica's rows of a draw made for the whole global batch.
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return draw[replica * n : (replica + 1) * n]
+
+    def _inputs(self, images, labels, step, purpose):
+        # Latents, real images in [-1, 1] (optionally mirrored) and labels.
+        n = tf.shape(images)[0]
+        latents = tf.random.stateless_normal(
+            [self.global_batch, self.latent_size], self._seed(step, purpose)
+        )
+        latents = self._global_slice(latents, n)
+        reals = uint8_to_float(images)
+        if self.mirror_augment:
+            draw = tf.random.stateless_uniform(
+                [self.global_batch], self._seed(step, purpose + 1)
+            )
+            flip = self._global_slice(draw, n) < 0.5
+            reals = tf.where(flip[:, None, None, None], tf.reverse(reals, [2]), reals)
+        labels = tf.cast(labels, tf.float32) if self.label_size else None
+        return latents, reals, labels
+
+    def _per_replica_share(self, terms):
+        # This replica's share of each global-batch mean.
+        return {k: tf.reduce_sum(v) / self.global_batch for k, v in terms.items()}
+
+    def _apply(self, optimizer, tape, total, weights):
+        scaled = (
+            optimizer.scale_loss(total) if hasattr(optimizer, "scale_loss") else total
+        )
+        grads = tape.gradient(scaled, weights)
+        optimizer.apply_gradients(zip(grads, weights, strict=True))
+
+    def _loss_scale(self, optimizer):
+        scale = getattr(optimizer, "dynamic_scale", None)
+        return 1.0 if scale is None else tf.cast(scale, tf.float32)
+
+    def _d_replica(self, images, labels, step):
+        latents, reals, labels = self._inputs(images, labels, step, 0)
+        fakes = self.G(
+            latents, labels, training=True, noise_seed=self._seed(step, 2, True)
+        )
+        draw = tf.random.stateless_uniform([self.global_batch], self._seed(step, 3))
+        mix_factors = self._global_slice(draw, tf.shape(images)[0])
+        with tf.GradientTape() as tape:
+            loss, terms = self.loss.d_loss(
+                self.D, reals, fakes, labels, self._loss_scale(self.d_opt), mix_factors
+            )
+            total = tf.reduce_sum(loss) / self.global_batch
+        self._apply(self.d_opt, tape, total, self.D.trainable_weights)
+        return self._per_replica_share(terms)
+
+    def _g_replica(self, images, labels, step):
+        latents, reals, labels = self._inputs(images, labels, step, 10)
+        with tf.GradientTape() as tape:
+            fakes = self.G(
+                latents, labels, training=True, noise_seed=self._seed(step, 12, True)
+            )
+            loss, terms = self.loss.g_loss(self.D, reals, fakes, labels)
+            total = tf.reduce_sum(loss) / self.global_batch
+        self._apply(self.g_opt, tape, total, self.G.trainable_weights)
+        return self._per_replica_share(terms)
+
+    def _run(self, fn, batch, step):
+        images, labels = batch
+        per_replica = self.strategy.run(fn, args=(images, labels, step))
+        return {
+            k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+            for k, v in per_replica.items()
+        }
+
+    def _d_step(self, batch, step):
+        return self._run(self._d_replica, batch, step)
+
+    def _g_step(self, batch, step):
+        return self._run(self._g_replica, batch, step)

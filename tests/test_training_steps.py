@@ -1,0 +1,108 @@
+"""Training steps: one device equals two mirrored replicas; schedules; EMA."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from msg_stylegan_tf2.losses import make_loss
+from msg_stylegan_tf2.networks import (
+    assign_official_variables,
+    build_networks,
+    official_variables,
+)
+from msg_stylegan_tf2.training.ema import pair_weights, update_ema
+from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
+from msg_stylegan_tf2.training.steps import TrainSteps
+
+NETWORK = dict(use_noise=False, mbstd_group_size=0, label_size=2)
+
+
+def adam():
+    return keras.optimizers.Adam(0.003, beta_1=0.0, beta_2=0.99, epsilon=1e-8)
+
+
+def sgd():
+    return keras.optimizers.SGD(0.001)
+
+
+def train_three_steps(strategy, init=None, loss="logistic", optimizer=sgd):
+    with strategy.scope():
+        G, D = build_networks("tiny", **NETWORK)
+        Gs, _ = build_networks("tiny", **NETWORK)
+        g_opt, d_opt = optimizer(), optimizer()
+        g_opt.build(G.trainable_weights)
+        d_opt.build(D.trainable_weights)
+    if init is not None:
+        assign_official_variables(G, init[0])
+        assign_official_variables(D, init[1])
+    assign_official_variables(Gs, official_variables(G))
+    steps = TrainSteps(
+        strategy, G, D, Gs, make_loss(loss), g_opt, d_opt, 8, 16, 2, True, seed=3
+    )
+    rng = np.random.RandomState(0)
+    images = rng.randint(0, 256, [8, 16, 16, 3]).astype(np.uint8)
+    labels = np.eye(2, dtype=np.float32)[rng.randint(0, 2, 8)]
+    data = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    iterator = iter(strategy.experimental_distribute_dataset(data))
+    for step in range(3):
+        batch = next(iterator)
+        steps.d_step(batch, tf.constant(step, tf.int64))
+        steps.g_step(batch, tf.constant(step, tf.int64))
+        steps.update_gs(tf.constant(0.9))
+    return G, D, Gs
+
+
+@pytest.mark.parametrize("loss", ["logistic", "wgan_gp"])
+def test_mirrored_replicas_train_like_one_device(loss):
+    one = tf.distribute.OneDeviceStrategy("/cpu:0")
+    # Same initial weights on both, taken from a fresh one-device build.
+    keras.utils.set_random_seed(1234)
+    with one.scope():
+        G0, D0 = build_networks("tiny", **NETWORK)
+    start = (official_variables(G0), official_variables(D0))
+    keras.utils.set_random_seed(1234)
+    G1, D1, Gs1 = train_three_steps(one, start, loss)
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    G2, D2, Gs2 = train_three_steps(mirrored, start, loss)
+    for a, b in ((G1, G2), (D1, D2), (Gs1, Gs2)):
+        ours, theirs = official_variables(a), official_variables(b)
+        for name in ours:
+            np.testing.assert_allclose(
+                ours[name], theirs[name], rtol=1e-5, atol=1e-5, err_msg=name
+            )
+    # Training moved the weights.
+    moved = official_variables(D1)["D/FromRGB_lod0/weight"]
+    assert np.abs(moved - start[1]["D/FromRGB_lod0/weight"]).max() > 1e-4
+
+
+def test_learning_rate_ramp_up():
+    assert learning_rate(0, 0.003) == 0.003
+    assert learning_rate(5000, 0.003, rampup_kimg=10) == pytest.approx(0.0015)
+    assert learning_rate(20000, 0.003, rampup_kimg=10) == 0.003
+
+
+def test_ema_beta_half_life_and_ramp_up():
+    # After one half-life's worth of steps the old weight's share is 1/2.
+    beta = ema_beta(10**6, batch=16, half_life_kimg=10)
+    assert beta ** (10000 / 16) == pytest.approx(0.5)
+    assert beta == pytest.approx(0.5 ** (16 / 10000))
+    # The ramp-up caps the half-life at rampup * cur_nimg.
+    assert ema_beta(1000, 16, 10, rampup=0.05) == pytest.approx(0.5 ** (16 / 50))
+    assert ema_beta(0, 16, 10, rampup=0.05) == 0.0
+    assert ema_beta(10**7, 16, 10, rampup=0.05) == pytest.approx(beta)
+
+
+def test_ema_lerps_trainables_and_copies_the_rest():
+    G, _ = build_networks("tiny")
+    Gs, _ = build_networks("tiny")
+    G.dlatent_avg.assign(tf.ones_like(G.dlatent_avg))
+    before = [w.numpy() for w in Gs.weights]
+    update_ema(pair_weights(Gs, G), tf.constant(0.25))
+    for (target, source), old in zip(pair_weights(Gs, G), before, strict=True):
+        if source.trainable:
+            expected = source.numpy() + (old - source.numpy()) * 0.25
+        else:
+            expected = source.numpy()
+        np.testing.assert_allclose(target.numpy(), expected, atol=1e-6)
+    np.testing.assert_array_equal(Gs.dlatent_avg, np.ones(16))
