@@ -1,23 +1,138 @@
-"""Train MSG-StyleGAN (not yet: the training loop is being built).
+"""Train MSG-StyleGAN or MSG-ProGAN.
 
-Usage:
+With no flags it trains the small `demo_32` network on the bundled emoji demo
+(about 15 minutes on 2 CPU cores) and says where its images are.
+
+Examples:
     python train.py
+    python train.py --dataset=~/my_images --preset=msg_stylegan_256 --batch=32
+    python train.py --dataset=datasets/ffhq --preset=msg_stylegan_1024 \\
+        --mirror_augment --mixed_precision=bf16
+    python train.py --resume=latest                 # continue the newest run
+    python train.py --resume=results/00003-demo_32-emoji64 --total_kimg=100
+    python train.py --dry_run                       # print the options and stop
 """
 
 import sys
 
-from absl import app
+from absl import app, flags
+
+from msg_stylegan_tf2.choices import LOSS_NAMES, MIXED_PRECISION, STRATEGIES
+from msg_stylegan_tf2.presets import ARCHS, PRESETS
+
+flags.DEFINE_string(
+    "dataset", None, "TFRecord dir, image folder or .zip (default: the emoji demo)."
+)
+flags.DEFINE_enum("preset", "demo_32", sorted(PRESETS), "Network preset.")
+flags.DEFINE_enum(
+    "arch", None, list(ARCHS), "Check that the preset has this architecture."
+)
+flags.DEFINE_integer(
+    "resolution", None, "Resolution for image folders/zips (default: the preset's)."
+)
+flags.DEFINE_enum(
+    "combine", None, ["simple", "lin_cat", "cat_lin"], "D combine function."
+)
+flags.DEFINE_enum("loss", "logistic", list(LOSS_NAMES), "Loss.")
+flags.DEFINE_float(
+    "r1_gamma", None, "R1 weight (default: 10 for logistic, else 0).", lower_bound=0
+)
+flags.DEFINE_float("r2_gamma", 0.0, "R2 weight.", lower_bound=0)
+flags.DEFINE_integer("batch", 16, "Global minibatch size.", lower_bound=1)
+flags.DEFINE_float(
+    "total_kimg",
+    None,
+    "Training length in thousands of real images.",
+    lower_bound=0.001,
+)
+flags.DEFINE_float("lr", 0.003, "Learning rate of G and D.", lower_bound=0)
+flags.DEFINE_float(
+    "lrate_rampup_kimg", 0.0, "Linear learning-rate ramp-up.", lower_bound=0
+)
+flags.DEFINE_integer("D_repeats", 1, "D steps per G step.", lower_bound=1)
+flags.DEFINE_float(
+    "G_smoothing_kimg",
+    None,
+    "Half-life of Gs, the EMA of G (default 10).",
+    lower_bound=0,
+)
+flags.DEFINE_float(
+    "ema_rampup", None, "Cap the EMA half-life at this fraction of the images seen."
+)
+flags.DEFINE_boolean("mirror_augment", False, "Flip reals left-right at random.")
+flags.DEFINE_float(
+    "tick_kimg", None, "Progress line every N kimg (default 10).", lower_bound=0.001
+)
+flags.DEFINE_integer(
+    "image_snapshot_ticks", None, "Image grids every N ticks.", lower_bound=1
+)
+flags.DEFINE_integer(
+    "network_snapshot_ticks", None, "Checkpoint every N ticks.", lower_bound=1
+)
+flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
+flags.DEFINE_integer("grid_images", 36, "Images in each snapshot grid.", lower_bound=1)
+flags.DEFINE_list(
+    "metrics", ["none"], "Metrics at network snapshots (none until the metrics land)."
+)
+flags.DEFINE_string("outdir", "results", "Where run directories are created.")
+flags.DEFINE_string("resume", None, "'latest' or a run directory or checkpoint path.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_enum("strategy", "auto", list(STRATEGIES), "tf.distribute strategy.")
+flags.DEFINE_enum("mixed_precision", "off", list(MIXED_PRECISION), "Mixed precision.")
+flags.DEFINE_boolean("jit", False, "Compile the steps with XLA.")
+flags.DEFINE_integer(
+    "max_images", None, "Use at most this many dataset images.", lower_bound=1
+)
+flags.DEFINE_float("data_percentage", None, "Use this percentage of the dataset.")
+flags.DEFINE_string("cache_dir", None, "Where image folders/zips are converted.")
+flags.DEFINE_boolean("deterministic", False, "Deterministic ops (bit-exact reruns).")
+flags.DEFINE_boolean("dry_run", False, "Print the resolved options and exit.")
+FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    print(
-        "train.py: training is not available yet. The networks are ready "
-        "(msg_stylegan_tf2.networks); the training loop and the bundled demo "
-        "dataset are being built. See README.md, 'Status'."
-    )
+def fail(message):
+    print(f"train.py: error: {message}", file=sys.stderr)
     return 1
 
 
+def validate_flags():
+    """Checks the flags before TensorFlow starts; returns an error message or None."""
+    if FLAGS.arch is not None and PRESETS[FLAGS.preset].arch != FLAGS.arch:
+        return (
+            f"--arch={FLAGS.arch} but --preset={FLAGS.preset} is "
+            f"{PRESETS[FLAGS.preset].arch}; choose a {FLAGS.arch} preset."
+        )
+    if FLAGS.metrics != ["none"]:
+        return (
+            f"--metrics: no metrics are available yet (received {FLAGS.metrics}); "
+            "use none."
+        )
+    if FLAGS.data_percentage is not None and not 0 < FLAGS.data_percentage <= 100:
+        return (
+            f"--data_percentage must be in (0, 100]. Received: {FLAGS.data_percentage}"
+        )
+    if FLAGS.resolution is not None and (
+        FLAGS.resolution < 8 or FLAGS.resolution & (FLAGS.resolution - 1)
+    ):
+        return f"--resolution must be a power of two >= 8. Received: {FLAGS.resolution}"
+    if FLAGS.ema_rampup is not None and FLAGS.ema_rampup <= 0:
+        return f"--ema_rampup must be > 0. Received: {FLAGS.ema_rampup}"
+    return None
+
+
+def main(argv):
+    if len(argv) > 1:
+        return fail(f"unexpected arguments {argv[1:]}; options are flags (--help).")
+    message = validate_flags()
+    if message:
+        return fail(message)
+    from msg_stylegan_tf2.training import cli
+
+    try:
+        return cli.run(FLAGS.flag_values_dict())
+    except (ValueError, OSError) as e:
+        return fail(str(e))
+
+
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    app.run(main)

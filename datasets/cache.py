@@ -71,5 +71,10 @@ def resolve_dataset(path, cache_dir=None, **options):
     target = cache_dir / f"{path.stem}-{digest.hexdigest()[:16]}"
     if target.is_dir():
         return str(target), False
-    create_from_images(target, path, **options)
+    try:
+        create_from_images(target, path, **options)
+    except (ValueError, OSError):
+        if target.is_dir():  # Another process (e.g. another worker) won the race.
+            return str(target), False
+        raise
     return str(target), True

@@ -10,13 +10,13 @@ import pathlib
 import sys
 
 import numpy as np
-import PIL.Image
 import tensorflow as tf
 
 from datasets import images as img
 from datasets.export import OFFICIAL_SHUFFLE_SEED, one_hot, shuffled_order
 from datasets.reader import describe
 from datasets.tfrecords import TFRecordExporter, level_path, parse_image_np
+from dnnlib.image_io import image_grid, save_png
 from dnnlib.progress import Progress
 
 
@@ -185,30 +185,6 @@ def iterate_images(tfrecord_dir, log2=None, limit=None):
         records = records.take(limit)
     for record in records:
         yield np.transpose(parse_image_np(record.numpy()), [1, 2, 0])
-
-
-def image_grid(images, columns):
-    """Tiles uint8 `[N, H, W, C]` into one `[rows*H, columns*W, C]` image."""
-    images = np.asarray(images)
-    n, h, w, c = images.shape
-    rows = -(-n // columns)
-    grid = np.full([rows * h, columns * w, c], 255, dtype=np.uint8)
-    for i, image in enumerate(images):
-        r, col = divmod(i, columns)
-        grid[r * h : (r + 1) * h, col * w : (col + 1) * w] = image
-    return grid
-
-
-def save_png(array, path):
-    """Writes a uint8 `[H, W, 1|3]` array as PNG, atomically."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    image = PIL.Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-    try:
-        image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def display(tfrecord_dir, out, count=64, columns=8):

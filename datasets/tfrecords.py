@@ -185,8 +185,10 @@ class TFRecordExporter:
         if self.num_images == 0:
             self.abort()
             raise ValueError(f"{self.tfrecord_dir}: no images were added.")
-        os.replace(self._staging, self.tfrecord_dir)
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        try:
+            os.replace(self._staging, self.tfrecord_dir)
+        finally:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def abort(self):
         """Removes everything written so far."""

@@ -35,7 +35,7 @@ def import_tensorflow():
         import tensorflow as tf
 
         return tf
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _stderr_captured():
         import keras  # noqa: F401
         import tensorflow as tf

@@ -187,6 +187,10 @@ class EqualizedDense(_EqualizedBase):
             x = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
         return self._finish(tf.matmul(x, self._scaled_weight(x.dtype)))
 
+    def forward_flops(self):
+        """Multiply-adds x 2 of one input row's forward pass (after build)."""
+        return 2 * self.weight.shape[0] * self.weight.shape[1]
+
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units)
 
@@ -229,7 +233,8 @@ class EqualizedConv2D(_EqualizedBase):
         channels = int(input_shape[-1])
         k = self.kernel_size
         self._add_equalized_weight((k, k, channels, self.filters), k * k * channels)
-        side = min(int(input_shape[1]), int(input_shape[2]))
+        self.input_hw = (int(input_shape[1]), int(input_shape[2]))
+        side = min(self.input_hw)
         self.fused = False
         if self.resample is not None:
             auto = side * 2 >= 128 if self.resample == "up" else side >= 128
@@ -259,6 +264,18 @@ class EqualizedConv2D(_EqualizedBase):
         h, wd = x.shape[1], x.shape[2]
         out_shape = [tf.shape(x)[0], h * 2, wd * 2, self.filters]
         return tf.nn.conv2d_transpose(x, w, out_shape, strides=2, padding="SAME")
+
+    def forward_flops(self):
+        """Multiply-adds x 2 of one image's forward pass (after build)."""
+        h, w = self.input_hw
+        k, cin, cout = self.kernel_size, self.weight.shape[2], self.filters
+        if self.resample == "up":
+            if self.fused:  # Transposed conv, (k+1)^2 taps per input pixel.
+                return 2 * h * w * (k + 1) ** 2 * cin * cout
+            h, w = 2 * h, 2 * w
+        elif self.resample == "down" and self.fused:
+            return 2 * (h // 2) * (w // 2) * (k + 1) ** 2 * cin * cout
+        return 2 * h * w * k * k * cin * cout
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape

@@ -20,9 +20,10 @@ class NetworkPreset:
     G: Mapping[str, Any]
     D: Mapping[str, Any]
     description: str = ""
+    train: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def _preset(arch, resolution, description, G=(), D=()):
+def _preset(arch, resolution, description, G=(), D=(), train=()):
     shared = {"resolution": resolution, "num_channels": 3}
     if arch == "msg_progan":
         g = {**shared, "latent_size": 512, "fused_scale": False}
@@ -34,6 +35,7 @@ def _preset(arch, resolution, description, G=(), D=()):
         G=types.MappingProxyType({**g, **dict(G)}),
         D=types.MappingProxyType({**d, **dict(D)}),
         description=description,
+        train=types.MappingProxyType(dict(train)),
     )
 
 
@@ -59,6 +61,12 @@ PRESETS = {
         "Small MSG-StyleGAN for the emoji demo on a CPU.",
         G={**_SMALL_STYLE, "mapping_fmaps": 128},
         D={"fmap_max": 64},
+        train={
+            "total_kimg": 40,
+            "tick_kimg": 4,
+            "network_snapshot_ticks": 2,
+            "ema_rampup": 0.05,
+        },
     ),
     "tiny": _preset(
         "msg_stylegan",

@@ -466,3 +466,10 @@ def test_g_logistic_nonsaturating_matches_official(official_losses):
     data, D, fakes, reals = official_losses
     g_loss, _ = make_loss("logistic").g_loss(D, reals, fakes, None)
     np.testing.assert_allclose(g_loss, data["g_loss"][:, 0], atol=1e-4)
+
+
+def test_loss_names_for_the_command_line_match_the_registry():
+    from msg_stylegan_tf2.choices import LOSS_NAMES
+    from msg_stylegan_tf2.losses import LOSSES
+
+    assert tuple(LOSSES) == LOSS_NAMES

@@ -44,7 +44,7 @@ def train_three_steps(strategy, init=None, loss="logistic", optimizer=sgd):
     images = rng.randint(0, 256, [8, 16, 16, 3]).astype(np.uint8)
     labels = np.eye(2, dtype=np.float32)[rng.randint(0, 2, 8)]
     data = tf.data.Dataset.from_tensors((images, labels)).repeat()
-    iterator = iter(strategy.experimental_distribute_dataset(data))
+    iterator = iter(data)
     for step in range(3):
         batch = next(iterator)
         steps.d_step(batch, tf.constant(step, tf.int64))

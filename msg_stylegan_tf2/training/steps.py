@@ -23,7 +23,9 @@ class TrainSteps:
         G, D, Gs: generator, discriminator, moving-average generator.
         loss: a `losses.Loss`.
         g_opt, d_opt: Keras optimizers (LossScaleOptimizer for float16).
-        global_batch: images per step over all replicas.
+        global_batch: images per step over all replicas (divisible by their
+            number). The steps take the global batch; each replica slices its
+            rows, so the data iterator is an ordinary, checkpointable one.
         latent_size: G's latent width.
         label_size: 0 for unconditional models.
         mirror_augment: flip reals left-right with probability 1/2.
@@ -131,7 +133,15 @@ class TrainSteps:
 
     def _run(self, fn, batch, step):
         images, labels = batch
-        per_replica = self.strategy.run(fn, args=(images, labels, step))
+        n = self.global_batch // self.strategy.num_replicas_in_sync
+
+        def replica_fn(images, labels, step):
+            # Each replica trains on its rows of the global batch.
+            return fn(
+                self._global_slice(images, n), self._global_slice(labels, n), step
+            )
+
+        per_replica = self.strategy.run(replica_fn, args=(images, labels, step))
         return {
             k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
             for k, v in per_replica.items()

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+from msg_stylegan_tf2.choices import STRATEGIES
 
 
 def make_strategy(name="auto", devices=None):
@@ -15,10 +15,18 @@ def make_strategy(name="auto", devices=None):
     """
     if name not in STRATEGIES:
         raise ValueError(f"--strategy must be one of {STRATEGIES}. Received: {name!r}")
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "multi_worker":
+    if name == "multi_worker":  # Before anything initialises the runtime.
         return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy(devices)
     device = gpus[0].name if gpus else "/cpu:0"
     return tf.distribute.OneDeviceStrategy(device)
+
+
+def worker_index(strategy):
+    """This worker's index under MultiWorkerMirroredStrategy, else 0."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return 0
+    return int(resolver.task_id or 0)

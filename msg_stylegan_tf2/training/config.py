@@ -1,0 +1,70 @@
+"""The resolved training configuration, written as `training_options.json`."""
+
+import dataclasses
+import json
+import os
+import pathlib
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Everything a run needs; official names where the official code has them."""
+
+    dataset: str
+    preset: str
+    arch: str
+    G_kwargs: dict
+    D_kwargs: dict
+    loss: str = "logistic"
+    r1_gamma: float | None = None
+    r2_gamma: float = 0.0
+    batch: int = 16
+    total_kimg: float = 25000.0
+    lr: float = 0.003
+    lrate_rampup_kimg: float = 0.0
+    adam_beta1: float = 0.0
+    adam_beta2: float = 0.99
+    adam_epsilon: float = 1e-8
+    D_repeats: int = 1
+    G_smoothing_kimg: float = 10.0
+    ema_rampup: float | None = None
+    mirror_augment: bool = False
+    tick_kimg: float = 10.0
+    image_snapshot_ticks: int = 1
+    network_snapshot_ticks: int = 10
+    keep_checkpoints: int = 3
+    grid_images: int = 36
+    seed: int = 0
+    strategy: str = "auto"
+    mixed_precision: str = "off"
+    jit: bool = False
+    max_images: int | None = None
+    data_percentage: float | None = None
+    metrics: tuple = ()
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        data["metrics"] = tuple(data.get("metrics", ()))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"training_options.json: unknown options {unknown}.")
+        return cls(**data)
+
+    def save(self, run_dir):
+        """Writes `training_options.json` atomically."""
+        path = pathlib.Path(run_dir) / "training_options.json"
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(self.to_json() + "\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, run_dir):
+        path = pathlib.Path(run_dir) / "training_options.json"
+        if not path.is_file():
+            raise ValueError(f"{path}: missing; is {run_dir} a training run directory?")
+        return cls.from_json(path.read_text())

@@ -1,0 +1,307 @@
+"""The training loop: data, networks, optimizers, ticks, snapshots, resume, guards."""
+
+import math
+import resource
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from datasets.reader import describe, make_dataset
+from dnnlib.image_io import image_grid, save_png
+from msg_stylegan_tf2.losses import make_loss
+from msg_stylegan_tf2.networks import GENERATORS, Discriminator
+from msg_stylegan_tf2.training import snapshot
+from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
+from msg_stylegan_tf2.training.stats import Collector
+from msg_stylegan_tf2.training.steps import TrainSteps
+from msg_stylegan_tf2.training.strategy import make_strategy
+
+PRECISION_POLICIES = {
+    "off": "float32",
+    "bf16": "mixed_bfloat16",
+    "fp16": "mixed_float16",
+}
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or Inf; the message says where and what to do."""
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag checked between steps."""
+
+    def __init__(self):
+        self.raised = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # Not the main thread.
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.raised is not None:  # Second Ctrl-C: stop now.
+            raise KeyboardInterrupt
+        self.raised = signal.Signals(signum).name
+
+    def __exit__(self, *args):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _optimizer(config):
+    optimizer = keras.optimizers.Adam(
+        config.lr,
+        beta_1=config.adam_beta1,
+        beta_2=config.adam_beta2,
+        epsilon=config.adam_epsilon,
+    )
+    if config.mixed_precision == "fp16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def build_state(config, strategy, info):
+    """Networks, optimizers (built) and progress counters under the strategy."""
+    keras.config.set_dtype_policy(PRECISION_POLICIES[config.mixed_precision])
+    keras.utils.set_random_seed(config.seed)  # Same seed, same initial weights.
+    g_cls = GENERATORS[config.arch]
+    with strategy.scope():
+        G, Gs = g_cls(**config.G_kwargs), g_cls(**config.G_kwargs)
+        D = Discriminator(**config.D_kwargs)
+        for model in (G, Gs, D):
+            model.build()
+        g_opt, d_opt = _optimizer(config), _optimizer(config)
+        g_opt.build(G.trainable_weights)
+        d_opt.build(D.trainable_weights)
+        cur_nimg = tf.Variable(0, dtype=tf.int64, trainable=False, name="cur_nimg")
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    for target, source in zip(Gs.weights, G.weights, strict=True):
+        target.assign(source)
+    return G, D, Gs, g_opt, d_opt, cur_nimg, step
+
+
+def _format_time(seconds):
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds // 60 % 60:02d}m"
+
+
+def _peak_memory_gb():
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        return tf.config.experimental.get_memory_info(gpus[0].name)["peak"] / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+class Trainer:
+    """Runs one training run in `run_dir` (see DESIGN.md for its layout).
+
+    Args:
+        config: TrainingConfig.
+        run_dir: the run directory (exists; holds training_options.json).
+        log: a callable taking one line (prints and appends to log.txt).
+        strategy: a strategy made at start-up (MultiWorkerMirroredStrategy must
+            exist before any other TensorFlow op); default: from the config.
+    """
+
+    def __init__(self, config, run_dir, log=print, strategy=None):
+        self.config, self.run_dir, self.log = config, run_dir, log
+        self.strategy = strategy or make_strategy(config.strategy)
+        self.info = describe(config.dataset)
+        self.num_levels = self.info.resolution_log2 - 1
+        state = build_state(config, self.strategy, self.info)
+        self.G, self.D, self.Gs, self.g_opt, self.d_opt, self.cur_nimg, self.step = (
+            state
+        )
+        dataset = make_dataset(
+            self.info,
+            config.batch,
+            seed=config.seed,
+            max_images=config.max_images,
+            data_percentage=config.data_percentage,
+        )
+        if config.batch % self.strategy.num_replicas_in_sync:
+            raise ValueError(
+                f"--batch={config.batch} must be divisible by the number of replicas "
+                f"({self.strategy.num_replicas_in_sync})."
+            )
+        self.iterator = iter(dataset)
+        self.checkpointer = snapshot.Checkpointer(
+            run_dir / "checkpoints",
+            max_to_keep=config.keep_checkpoints,
+            G=snapshot.network_variables(self.G),
+            D=snapshot.network_variables(self.D),
+            Gs=snapshot.network_variables(self.Gs),
+            g_opt=snapshot.optimizer_variables(self.g_opt),
+            d_opt=snapshot.optimizer_variables(self.d_opt),
+            cur_nimg=self.cur_nimg,
+            step=self.step,
+            iterator=self.iterator,
+        )
+        latent_size = (
+            self.G.mapping.latent_size
+            if hasattr(self.G, "mapping")
+            else (self.G.latent_size)
+        )
+        self.steps = TrainSteps(
+            self.strategy,
+            self.G,
+            self.D,
+            self.Gs,
+            make_loss(config.loss, config.r1_gamma, config.r2_gamma),
+            self.g_opt,
+            self.d_opt,
+            config.batch,
+            latent_size,
+            self.info.label_size,
+            config.mirror_augment,
+            config.seed,
+            config.jit,
+        )
+        rng = np.random.RandomState(config.seed)
+        self.grid_latents = rng.randn(config.grid_images, latent_size).astype(
+            np.float32
+        )
+        self.grid_labels = None
+        if self.info.label_size:
+            rows = rng.randint(0, len(self.info.labels), config.grid_images)
+            self.grid_labels = self.info.labels[rows]
+        self.grid_columns = int(math.ceil(math.sqrt(config.grid_images)))
+        self.writer = tf.summary.create_file_writer(str(run_dir))
+        self.stats = Collector()
+
+    def resume(self, path=None):
+        """Restores the latest (or a given) checkpoint; returns its path."""
+        restored = self.checkpointer.restore(path)
+        self.log(
+            f"Resumed from {restored} at kimg {int(self.cur_nimg.numpy()) / 1000:.1f}."
+        )
+        return restored
+
+    def save_reals(self):
+        images = []
+        for batch_images, _ in make_dataset(self.info, 8, shuffle=False, repeat=False):
+            images.append(batch_images.numpy())
+            if sum(len(x) for x in images) >= self.config.grid_images:
+                break
+        reals = np.concatenate(images)[: self.config.grid_images]
+        save_png(image_grid(reals, self.grid_columns), self.run_dir / "reals.png")
+
+    def save_fakes(self, number):
+        pyramid = snapshot.generate_in_batches(
+            self.Gs, self.grid_latents, self.grid_labels, self.config.batch
+        )
+        grids = snapshot.save_pyramid_grids(
+            pyramid, self.run_dir, number, self.grid_columns
+        )
+        with self.writer.as_default(step=number):
+            for side, grid in grids.items():
+                tf.summary.image(f"fakes/{side}x{side}", grid[np.newaxis], step=number)
+        return grids
+
+    def _iteration(self):
+        config = self.config
+        cur_nimg = int(self.cur_nimg.numpy())
+        lr = learning_rate(cur_nimg, config.lr, config.lrate_rampup_kimg)
+        self.g_opt.learning_rate.assign(lr)
+        self.d_opt.learning_rate.assign(lr)
+        step = tf.constant(int(self.step.numpy()), tf.int64)
+        terms = {}
+        for repeat in range(config.D_repeats):
+            batch = next(self.iterator)
+            terms.update(self.steps.d_step(batch, step * config.D_repeats + repeat))
+        terms.update(self.steps.g_step(batch, step))
+        beta = ema_beta(
+            cur_nimg, config.batch, config.G_smoothing_kimg, config.ema_rampup
+        )
+        self.steps.update_gs(tf.constant(beta, tf.float32))
+        self.cur_nimg.assign_add(config.batch)
+        self.step.assign_add(1)
+        return terms, lr
+
+    def _end_tick(self, tick, pending, tick_start_time, tick_start_nimg, start_time):
+        config = self.config
+        for terms in pending:
+            for name, value in terms.items():
+                self.stats.report(name, value.numpy())
+        means = self.stats.means()
+        self.stats.reset()
+        cur_nimg = int(self.cur_nimg.numpy())
+        for name, value in means.items():
+            if not math.isfinite(value):
+                raise TrainingDiverged(
+                    f"{name} is {value} at kimg {cur_nimg / 1000:.3f} (tick {tick}); "
+                    f"stopped. The last good checkpoint is {self.checkpointer.latest}; "
+                    "resume from it with a lower --lr or a higher --r1_gamma."
+                )
+        now = time.time()
+        tick_time = now - tick_start_time
+        kimg_done = (cur_nimg - tick_start_nimg) / 1000
+        sec_per_kimg = tick_time / max(kimg_done, 1e-9)
+        remaining = config.total_kimg - cur_nimg / 1000
+        self.log(
+            f"tick {tick:<5d} kimg {cur_nimg / 1000:<8.1f} batch {config.batch:<4d} "
+            f"time {_format_time(now - start_time):<10s} sec/tick {tick_time:<7.1f} "
+            f"sec/kimg {sec_per_kimg:<7.2f} "
+            f"ETA {_format_time(remaining * sec_per_kimg):<9s} "
+            f"peak_mem {_peak_memory_gb():.2f}GB"
+        )
+        with self.writer.as_default(step=cur_nimg // 1000):
+            for name, value in means.items():
+                tf.summary.scalar(name, value)
+            tf.summary.scalar("Progress/lr", self.g_opt.learning_rate.numpy())
+            tf.summary.scalar("Timing/images_per_sec", 1000 / max(sec_per_kimg, 1e-9))
+            tf.summary.scalar("Timing/sec_per_kimg", sec_per_kimg)
+        self.writer.flush()
+        return means
+
+    def run(self):
+        """Trains to `total_kimg`, a signal, or divergence; returns the last stats."""
+        config = self.config
+        total_nimg = int(config.total_kimg * 1000)
+        start_time = time.time()
+        tick = 0
+        tick_start_nimg = int(self.cur_nimg.numpy())
+        tick_start_time = start_time
+        pending, means = [], {}
+        if not (self.run_dir / "reals.png").exists():
+            self.save_reals()
+        if tick_start_nimg == 0:
+            self.save_fakes(0)
+        with _StopFlag() as stop:
+            while int(self.cur_nimg.numpy()) < total_nimg and stop.raised is None:
+                terms, _ = self._iteration()
+                pending.append(terms)
+                cur_nimg = int(self.cur_nimg.numpy())
+                done = cur_nimg >= total_nimg
+                if cur_nimg < tick_start_nimg + config.tick_kimg * 1000 and not done:
+                    if stop.raised is None:
+                        continue
+                tick += 1
+                means = self._end_tick(
+                    tick, pending, tick_start_time, tick_start_nimg, start_time
+                )
+                pending = []
+                if tick % config.image_snapshot_ticks == 0 or done:
+                    self.save_fakes(cur_nimg // 1000)
+                if tick % config.network_snapshot_ticks == 0 or done or stop.raised:
+                    path = self.checkpointer.save(cur_nimg)
+                    self.log(f"Saved checkpoint {path}")
+                tick_start_nimg, tick_start_time = cur_nimg, time.time()
+            if stop.raised:
+                kimg = int(self.cur_nimg.numpy()) / 1000
+                self.log(
+                    f"{stop.raised}: stopped at kimg {kimg:.1f} with a checkpoint; "
+                    f"continue with --resume={self.run_dir}"
+                )
+        return means

@@ -1,0 +1,168 @@
+"""Snapshots: checkpoints (G, D, Gs, optimizers, progress, data iterator) and
+image grids of every resolution."""
+
+import pathlib
+import shutil
+
+import numpy as np
+import tensorflow as tf
+
+from dnnlib.image_io import image_grid, save_png, to_uint8
+
+
+def clean_stale_temporaries(checkpoint_dir):
+    """Removes temporary files left by an interrupted checkpoint write."""
+    checkpoint_dir = pathlib.Path(checkpoint_dir)
+    if not checkpoint_dir.is_dir():
+        return []
+    stale = [
+        p for p in checkpoint_dir.iterdir() if "_temp" in p.name or ".tmp" in p.name
+    ]
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return stale
+
+
+def network_variables(model):
+    """A checkpointable view of a network: its variables by official TF1 name.
+
+    Keras 3 does not expose layers held in lists to `tf.train.Checkpoint`, so
+    checkpoints name every variable explicitly; official names are stable
+    across processes and readable in the checkpoint.
+    """
+    return tf.train.Checkpoint(
+        **{
+            name.replace("/", "."): variable
+            for name, (variable, _) in model.official_variable_map().items()
+        }
+    )
+
+
+def optimizer_variables(optimizer):
+    """A checkpointable view of an optimizer's variables, in creation order."""
+    return tf.train.Checkpoint(
+        **{f"variable{i:04d}": v for i, v in enumerate(optimizer.variables)}
+    )
+
+
+class Checkpointer:
+    """tf.train.CheckpointManager over the run's state, keeping the last N.
+
+    Args:
+        checkpoint_dir: `<run>/checkpoints`.
+        max_to_keep: checkpoints kept.
+        **objects: what to save (networks, optimizers, variables, iterator).
+    """
+
+    def __init__(self, checkpoint_dir, max_to_keep=3, **objects):
+        self.directory = pathlib.Path(checkpoint_dir)
+        self.stale = clean_stale_temporaries(self.directory)
+        self.checkpoint = tf.train.Checkpoint(**objects)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(self.directory), max_to_keep=max_to_keep
+        )
+
+    @property
+    def latest(self):
+        return self.manager.latest_checkpoint
+
+    def save(self, number):
+        return self.manager.save(checkpoint_number=number)
+
+    def restore(self, path=None):
+        """Restores `path` (default: the latest) and checks every value was used.
+
+        Raises:
+            ValueError: no checkpoint, or one that does not fit this run.
+        """
+        path = path or self.latest
+        if path is None:
+            raise ValueError(f"{self.directory}: no checkpoint to resume from.")
+        try:
+            status = self.checkpoint.restore(path)
+            status.assert_consumed()
+        except (tf.errors.OpError, AssertionError, ValueError) as e:
+            first = (
+                str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            )
+            raise ValueError(
+                f"{path}: cannot restore this checkpoint ({first}); it is corrupt or "
+                "from a different configuration."
+            ) from e
+        return path
+
+
+def save_pyramid_grids(images, run_dir, number, columns):
+    """Writes `fakes/<r>x<r>/fakes<number>.png` for every level.
+
+    Args:
+        images: pyramid (list of `[N, r, r, C]` in [-1, 1], 4x4 first).
+
+    Returns:
+        `{resolution: uint8 grid}`.
+    """
+    grids = {}
+    for level in images:
+        side = int(level.shape[1])
+        grid = image_grid(to_uint8(level), columns)
+        save_png(
+            grid,
+            pathlib.Path(run_dir)
+            / "fakes"
+            / f"{side}x{side}"
+            / f"fakes{number:06d}.png",
+        )
+        grids[side] = grid
+    return grids
+
+
+def generate_in_batches(Gs, latents, labels, batch):
+    """Runs Gs (no truncation, fixed noise) in batches; returns the pyramid."""
+    outputs = None
+    for start in range(0, len(latents), batch):
+        z = latents[start : start + batch]
+        y = None if labels is None else labels[start : start + batch]
+        kwargs = {"truncation_psi": 1.0, "randomize_noise": False}
+        if not hasattr(Gs, "truncate"):
+            kwargs = {}
+        pyramid = [np.asarray(tf.cast(x, tf.float32)) for x in Gs(z, y, **kwargs)]
+        outputs = (
+            pyramid
+            if outputs is None
+            else [np.concatenate([a, b]) for a, b in zip(outputs, pyramid, strict=True)]
+        )
+    return outputs
+
+
+def load_generator(path, which="Gs"):
+    """Builds a generator from a run directory or checkpoint and restores it.
+
+    Args:
+        path: a run directory (latest checkpoint) or `<run>/checkpoints/ckpt-N`.
+        which: "Gs" (the moving average) or "G".
+
+    Returns:
+        `(generator, config, checkpoint_path)`.
+    """
+    from msg_stylegan_tf2.networks import GENERATORS
+    from msg_stylegan_tf2.training.config import TrainingConfig
+
+    path = pathlib.Path(path)
+    run_dir = path if path.is_dir() else path.parent.parent
+    config = TrainingConfig.load(run_dir)
+    checkpoint = (
+        str(path)
+        if not path.is_dir()
+        else tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    )
+    if checkpoint is None:
+        raise ValueError(f"{run_dir}: no checkpoint.")
+    generator = GENERATORS[config.arch](**config.G_kwargs)
+    generator.build()
+    view = tf.train.Checkpoint(**{which: network_variables(generator)})
+    status = view.restore(checkpoint).expect_partial()
+    status.assert_existing_objects_matched()
+    return generator, config, checkpoint

@@ -1,0 +1,261 @@
+"""train.py end to end: run directory, snapshots, resume, guards, bad flags."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import PIL.Image
+import pytest
+import tensorflow as tf
+
+from msg_stylegan_tf2.training import cli
+from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+STEP_KIMG = 0.008  # One step of the batch of 8 used here.
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.RandomState(0)
+    for i in range(40):
+        image = np.full([16, 16, 3], 255, np.uint8)
+        image[4:12, 4:12] = rng.randint(0, 256, 3)
+        PIL.Image.fromarray(image).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def options(tmp_path, image_folder, **overrides):
+    values = {
+        "dataset": str(image_folder),
+        "preset": "tiny",
+        "resolution": None,
+        "combine": None,
+        "loss": "logistic",
+        "r1_gamma": None,
+        "r2_gamma": 0.0,
+        "batch": 8,
+        "total_kimg": 4 * STEP_KIMG,
+        "lr": 0.003,
+        "lrate_rampup_kimg": 0.0,
+        "D_repeats": 1,
+        "G_smoothing_kimg": None,
+        "ema_rampup": 0.05,
+        "mirror_augment": True,
+        "tick_kimg": 2 * STEP_KIMG,
+        "image_snapshot_ticks": 1,
+        "network_snapshot_ticks": 1,
+        "keep_checkpoints": 5,
+        "grid_images": 4,
+        "outdir": str(tmp_path / "results"),
+        "resume": None,
+        "seed": 0,
+        "strategy": "one_device",
+        "mixed_precision": "off",
+        "jit": False,
+        "max_images": None,
+        "data_percentage": None,
+        "cache_dir": str(tmp_path / "cache"),
+        "deterministic": False,
+        "dry_run": False,
+    }
+    values.update(overrides)
+    return values
+
+
+def test_training_writes_the_run_directory(tmp_path, image_folder):
+    assert cli.run(options(tmp_path, image_folder)) == 0
+    (run,) = (tmp_path / "results").iterdir()
+    assert run.name == f"00000-tiny-{image_folder.name}"
+    saved = json.loads((run / "training_options.json").read_text())
+    assert saved["batch"] == 8 and saved["G_kwargs"]["resolution"] == 16
+    log = (run / "log.txt").read_text()
+    ticks = [line for line in log.splitlines() if line.startswith("tick ")]
+    assert len(ticks) == 2 and "sec/kimg" in ticks[0] and "peak_mem" in ticks[0]
+    for side in (4, 8, 16):
+        grid = PIL.Image.open(run / "fakes" / f"{side}x{side}" / "fakes000000.png")
+        assert grid.size == (2 * side, 2 * side)
+    assert PIL.Image.open(run / "reals.png").size == (32, 32)
+    checkpoints = tf.train.get_checkpoint_state(str(run / "checkpoints"))
+    assert len(checkpoints.all_model_checkpoint_paths) == 2
+    events = list(run.glob("events.out.tfevents.*"))
+    tags = {
+        value.tag
+        for event in tf.compat.v1.train.summary_iterator(str(events[0]))
+        for value in event.summary.value
+    }
+    assert {"Loss/D/total", "Loss/G/total", "Loss/r1_penalty", "Progress/lr"} <= tags
+    assert {"Timing/images_per_sec", "fakes/16x16"} <= tags
+
+
+def test_dry_run_prints_the_options_and_creates_nothing(tmp_path, image_folder, capsys):
+    assert cli.run(options(tmp_path, image_folder, dry_run=True)) == 0
+    out = capsys.readouterr().out
+    printed = json.loads(out[out.index("{") :])
+    assert printed["preset"] == "tiny" and printed["D_kwargs"]["combine"] == "cat_lin"
+    assert not (tmp_path / "results").exists()
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, image_folder):
+    config = cli.build_config(options(tmp_path, image_folder, total_kimg=8 * STEP_KIMG))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lines = []
+    trainer = Trainer(config, run_dir, lines.append)
+    real_g_step = trainer.steps.g_step
+
+    def poisoned(batch, step):
+        terms = real_g_step(batch, step)
+        if int(step) >= 5:
+            terms["Loss/G/total"] = tf.constant(float("nan"))
+        return terms
+
+    trainer.steps.g_step = poisoned
+    with pytest.raises(TrainingDiverged, match="Loss/G/total is nan at kimg 0.048"):
+        trainer.run()
+    checkpoints = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
+    assert checkpoints.model_checkpoint_path.endswith("ckpt-32")
+
+
+def run_train(*args, **popen):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
+
+
+def cli_args(tmp_path, image_folder, outdir, total_steps):
+    return [
+        f"--dataset={image_folder}",
+        "--preset=tiny",
+        "--batch=8",
+        f"--total_kimg={total_steps * STEP_KIMG}",
+        f"--tick_kimg={STEP_KIMG}",
+        "--network_snapshot_ticks=1",
+        "--keep_checkpoints=20",
+        "--grid_images=4",
+        "--mirror_augment",
+        "--ema_rampup=0.05",
+        "--strategy=one_device",
+        "--deterministic",
+        f"--outdir={outdir}",
+        f"--cache_dir={tmp_path / 'cache'}",
+    ]
+
+
+def final_variables(run_dir):
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+    names = reader.get_variable_to_shape_map()
+    return {n: reader.get_tensor(n) for n in names if "iterator" not in n}
+
+
+def wait_for_checkpoint(run_parent, process, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if list(run_parent.glob("*/checkpoints/ckpt-*.index")):
+            return
+        if process.poll() is not None:
+            raise AssertionError(process.stdout.read())
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint appeared")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGINT])
+def test_resume_is_exact(tmp_path, image_folder, stop_signal):
+    total = 12
+    straight = run_train(*cli_args(tmp_path, image_folder, tmp_path / "a", total))
+    assert straight.wait(timeout=600) == 0, straight.stdout.read()
+    interrupted = run_train(*cli_args(tmp_path, image_folder, tmp_path / "b", total))
+    wait_for_checkpoint(tmp_path / "b", interrupted)
+    interrupted.send_signal(stop_signal)
+    output = interrupted.communicate(timeout=600)[0]
+    if stop_signal == signal.SIGINT:
+        assert interrupted.returncode == 0, output
+        assert "SIGINT: stopped at kimg" in output
+    (run_b,) = (tmp_path / "b").iterdir()
+    resumed = run_train(
+        f"--resume={run_b}", f"--outdir={tmp_path / 'b'}", "--deterministic"
+    )
+    output = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 0, output
+    assert "Resumed from" in output
+    (run_a,) = (tmp_path / "a").iterdir()
+    ours, theirs = final_variables(run_a), final_variables(run_b)
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--metrics=fid50k"], "--metrics: no metrics are available yet"),
+        (["--arch=msg_progan"], "--arch=msg_progan but --preset=demo_32"),
+        (["--data_percentage=0"], "--data_percentage must be in"),
+        (["--resume=/nonexistent/run"], "--resume: /nonexistent/run is neither"),
+        (["--dataset=/nonexistent"], "--dataset: /nonexistent does not exist"),
+        (["extra"], "unexpected arguments ['extra']"),
+    ],
+)
+def test_bad_flags_fail_in_one_line(tmp_path, args, message):
+    process = run_train(*args, f"--outdir={tmp_path}")
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 1
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("train.py:")]
+    assert len(errors) == 1 and message in errors[0], output
+
+
+@pytest.mark.slow
+def test_two_local_workers_train_identically(tmp_path, image_folder):
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    processes = []
+    for index in range(2):
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "TF_CONFIG": json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            ),
+        }
+        args = cli_args(tmp_path, image_folder, tmp_path / "mw", 4)
+        args = [a for a in args if not a.startswith("--strategy")]
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "train.py", *args, "--strategy=multi_worker"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=600)[0] for p in processes]
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output
+    chief = next((tmp_path / "mw").glob("0*"))
+    other = next((tmp_path / "mw" / "worker1").glob("0*"))
+    ours, theirs = final_variables(chief), final_variables(other)
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
