@@ -5,7 +5,7 @@
 - pairwise_rms: mean RMS distance between pairs of images in [0, 1] (real about
   0.35; a collapsed model about 0.06).
 - pyramid_rms (samples only): RMS between the 2x2-pooled top output and the
-  next level, in [0, 1] (the levels agree when small).
+  next level, both clipped to [0, 1] as when saved (small when they agree).
 
 Usage:
     python bench/demo_quality.py --run=results/00000-demo_32-emoji64
@@ -51,8 +51,8 @@ def main(argv):
     G, config, checkpoint = load_generator(FLAGS.run)
     latents = np.random.RandomState(FLAGS.seed).randn(FLAGS.num, G.mapping.latent_size)
     pyramid = G(latents.astype(np.float32), truncation_psi=1.0, randomize_noise=False)
-    top = (np.asarray(pyramid[-1]) + 1) / 2
-    below = (np.asarray(pyramid[-2]) + 1) / 2
+    top = np.clip((np.asarray(pyramid[-1]) + 1) / 2, 0, 1)
+    below = np.clip((np.asarray(pyramid[-2]) + 1) / 2, 0, 1)
     pooled = top.reshape(len(top), top.shape[1] // 2, 2, top.shape[2] // 2, 2, -1)
     pyramid_rms = float(np.sqrt(np.mean((pooled.mean(axis=(2, 4)) - below) ** 2)))
     info = describe(config.dataset)
@@ -63,8 +63,8 @@ def main(argv):
     print("|---|---:|---:|---:|")
     print(f"| real | {border_white(reals):.2f} | {pairwise_rms(reals):.3f} | |")
     print(
-        f"| Gs samples | {border_white(np.clip(top, 0, 1)):.2f} | "
-        f"{pairwise_rms(np.clip(top, 0, 1)):.3f} | {pyramid_rms:.3f} |"
+        f"| Gs samples | {border_white(top):.2f} | "
+        f"{pairwise_rms(top):.3f} | {pyramid_rms:.3f} |"
     )
 
 
