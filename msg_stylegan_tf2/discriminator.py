@@ -17,6 +17,7 @@ from msg_stylegan_tf2.layers import (
     EqualizedConv2D,
     EqualizedDense,
     MinibatchStdDev,
+    dtype_policy_scope,
 )
 from msg_stylegan_tf2.synthesis import NONLINEARITIES, feature_maps
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
@@ -73,62 +74,65 @@ class Discriminator(keras.Model):
     ):
         options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__(name=name, dtype=dtype)
-        if isinstance(blur_filter, list):
-            options["blur_filter"] = tuple(blur_filter)
-        self.kwargs = {k: v for k, v in options.items() if k != "name"}
-        self.resolution_log2 = check_resolution(resolution, minimum=8)
-        check_count("num_channels", num_channels, 1)
-        check_count("label_size", label_size)
-        check_count("mbstd_group_size", mbstd_group_size)
-        check_count("mbstd_num_features", mbstd_num_features, 1)
-        check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-        check_choice("fused_scale", fused_scale, (True, False, "auto"))
-        check_choice("combine", combine, COMBINE_FUNCTIONS)
-        self.num_channels, self.label_size, self.combine = (
-            num_channels,
-            label_size,
-            combine,
-        )
-        self.nf = nf = feature_maps(fmap_base, fmap_decay, fmap_max)
-        act = nonlinearity
-        log2 = self.resolution_log2
+        with dtype_policy_scope(self.dtype_policy):
+            if isinstance(blur_filter, list):
+                options["blur_filter"] = tuple(blur_filter)
+            self.kwargs = {k: v for k, v in options.items() if k != "name"}
+            self.resolution_log2 = check_resolution(resolution, minimum=8)
+            check_count("num_channels", num_channels, 1)
+            check_count("label_size", label_size)
+            check_count("mbstd_group_size", mbstd_group_size)
+            check_count("mbstd_num_features", mbstd_num_features, 1)
+            check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+            check_choice("fused_scale", fused_scale, (True, False, "auto"))
+            check_choice("combine", combine, COMBINE_FUNCTIONS)
+            self.num_channels, self.label_size, self.combine = (
+                num_channels,
+                label_size,
+                combine,
+            )
+            self.nf = nf = feature_maps(fmap_base, fmap_decay, fmap_max)
+            act = nonlinearity
+            log2 = self.resolution_log2
 
-        def conv(fmaps, kernel, **kw):
-            return EqualizedConv2D(fmaps, kernel, use_wscale=use_wscale, **kw)
+            def conv(fmaps, kernel, **kw):
+                return EqualizedConv2D(fmaps, kernel, use_wscale=use_wscale, **kw)
 
-        # Build the input, the blocks from full resolution down, and the 4x4 head.
-        self.fromrgb = conv(nf(log2 - 1), 1, activation=act, name="FromRGB_lod0")
-        self.combiners, self.mbstd, self.conv0, self.conv1, self.blurs = (
-            {},
-            {},
-            {},
-            {},
-            {},
-        )
-        for res in range(log2, 1, -1):
-            if res < log2 and combine == "cat_lin":
-                self.combiners[res] = conv(nf(res - 1), 1, use_bias=False)
-            elif res < log2 and combine == "lin_cat":
-                self.combiners[res] = conv(nf(res - 1) // 2, 1, activation=act)
-            if mbstd_group_size > 1:
-                self.mbstd[res] = MinibatchStdDev(mbstd_group_size, mbstd_num_features)
-            self.conv0[res] = conv(nf(res - 1), 3, activation=act)
-            if res >= 3:
-                self.conv1[res] = conv(
-                    nf(res - 2),
-                    3,
-                    activation=act,
-                    resample="down",
-                    fused_scale=fused_scale,
-                )
-                if blur_filter:
-                    self.blurs[res] = Blur(blur_filter)
-        self.dense0 = EqualizedDense(
-            nf(0), gain=SQRT2, use_wscale=use_wscale, activation=act
-        )
-        self.dense1 = EqualizedDense(
-            max(label_size, 1), gain=1.0, use_wscale=use_wscale
-        )
+            # Build the input, the blocks from full resolution down, and the 4x4 head.
+            self.fromrgb = conv(nf(log2 - 1), 1, activation=act, name="FromRGB_lod0")
+            self.combiners, self.mbstd, self.conv0, self.conv1, self.blurs = (
+                {},
+                {},
+                {},
+                {},
+                {},
+            )
+            for res in range(log2, 1, -1):
+                if res < log2 and combine == "cat_lin":
+                    self.combiners[res] = conv(nf(res - 1), 1, use_bias=False)
+                elif res < log2 and combine == "lin_cat":
+                    self.combiners[res] = conv(nf(res - 1) // 2, 1, activation=act)
+                if mbstd_group_size > 1:
+                    self.mbstd[res] = MinibatchStdDev(
+                        mbstd_group_size, mbstd_num_features
+                    )
+                self.conv0[res] = conv(nf(res - 1), 3, activation=act)
+                if res >= 3:
+                    self.conv1[res] = conv(
+                        nf(res - 2),
+                        3,
+                        activation=act,
+                        resample="down",
+                        fused_scale=fused_scale,
+                    )
+                    if blur_filter:
+                        self.blurs[res] = Blur(blur_filter)
+            self.dense0 = EqualizedDense(
+                nf(0), gain=SQRT2, use_wscale=use_wscale, activation=act
+            )
+            self.dense1 = EqualizedDense(
+                max(label_size, 1), gain=1.0, use_wscale=use_wscale
+            )
 
     @property
     def resolution(self):

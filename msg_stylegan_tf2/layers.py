@@ -6,6 +6,7 @@ convolutions, blur, PixelNorm, instance norm, AdaIN style modulation, noise
 inputs and the minibatch standard deviation layer.
 """
 
+import contextlib
 import math
 
 import keras
@@ -21,6 +22,21 @@ ACTIVATIONS = ("linear", "lrelu", "relu")
 
 def _serializable(cls):
     return keras.saving.register_keras_serializable(package="msg_stylegan_tf2")(cls)
+
+
+@contextlib.contextmanager
+def dtype_policy_scope(policy):
+    """Makes `policy` the default while a network creates its layers.
+
+    Networks take the official `dtype` option; layers created inside this scope
+    inherit it (Keras 3 does not pass a parent's policy to its sublayers).
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def apply_activation(x, activation):
@@ -422,7 +438,11 @@ class StyleMod(keras.layers.Layer):
     def build(self, x_shape, dlatent_shape):
         channels = int(x_shape[-1])
         self.dense = EqualizedDense(
-            2 * channels, gain=1.0, use_wscale=self.use_wscale, name="dense"
+            2 * channels,
+            gain=1.0,
+            use_wscale=self.use_wscale,
+            name="dense",
+            dtype=self.dtype_policy,
         )
         self.dense.build(dlatent_shape)
 

@@ -16,6 +16,7 @@ from msg_stylegan_tf2.layers import (
     EqualizedDense,
     PixelNorm,
     apply_activation,
+    dtype_policy_scope,
 )
 from msg_stylegan_tf2.synthesis import feature_maps
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
@@ -51,39 +52,42 @@ class ProGANGenerator(keras.Model):
     ):
         options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__(name=name, dtype=dtype)
-        self.kwargs = {k: v for k, v in options.items() if k != "name"}
-        self.resolution_log2 = check_resolution(resolution)
-        check_count("num_channels", num_channels, 1)
-        check_count("label_size", label_size)
-        check_choice("fused_scale", fused_scale, (True, False, "auto"))
-        self.nf = nf = feature_maps(fmap_base, fmap_decay, fmap_max)
-        self.latent_size = nf(0) if latent_size is None else latent_size
-        check_count("latent_size", self.latent_size, 1)
-        self.label_size, self.normalize_latents = label_size, normalize_latents
-        act = "lrelu" if use_leakyrelu else "relu"
-        self.pixel_norm = PixelNorm(pixelnorm_epsilon) if use_pixelnorm else None
-        self.latent_norm = PixelNorm(pixelnorm_epsilon)
-        self.fused_scale = fused_scale
+        with dtype_policy_scope(self.dtype_policy):
+            self.kwargs = {k: v for k, v in options.items() if k != "name"}
+            self.resolution_log2 = check_resolution(resolution)
+            check_count("num_channels", num_channels, 1)
+            check_count("label_size", label_size)
+            check_choice("fused_scale", fused_scale, (True, False, "auto"))
+            self.nf = nf = feature_maps(fmap_base, fmap_decay, fmap_max)
+            self.latent_size = nf(0) if latent_size is None else latent_size
+            check_count("latent_size", self.latent_size, 1)
+            self.label_size, self.normalize_latents = label_size, normalize_latents
+            act = "lrelu" if use_leakyrelu else "relu"
+            self.pixel_norm = PixelNorm(pixelnorm_epsilon) if use_pixelnorm else None
+            self.latent_norm = PixelNorm(pixelnorm_epsilon)
+            self.fused_scale = fused_scale
 
-        def conv(fmaps, **kw):
-            return EqualizedConv2D(
-                fmaps, 3, use_wscale=use_wscale, activation=act, **kw
+            def conv(fmaps, **kw):
+                return EqualizedConv2D(
+                    fmaps, 3, use_wscale=use_wscale, activation=act, **kw
+                )
+
+            # Build the 4x4 block, then two convolutions per resolution.
+            self.dense = EqualizedDense(
+                nf(1) * 16, gain=SQRT2 / 4, use_wscale=use_wscale, use_bias=False
             )
-
-        # Build the 4x4 block, then two convolutions per resolution.
-        self.dense = EqualizedDense(
-            nf(1) * 16, gain=SQRT2 / 4, use_wscale=use_wscale, use_bias=False
-        )
-        self.dense_bias = Bias(name="dense_bias")
-        self.convs = [conv(nf(1))]
-        for res in range(3, self.resolution_log2 + 1):
-            self.convs.append(conv(nf(res - 1), resample="up", fused_scale=fused_scale))
-            self.convs.append(conv(nf(res - 1)))
-        self.torgbs = [
-            EqualizedConv2D(num_channels, 1, gain=1.0, use_wscale=use_wscale)
-            for _ in range(2, self.resolution_log2 + 1)
-        ]
-        self.activation = act
+            self.dense_bias = Bias(name="dense_bias")
+            self.convs = [conv(nf(1))]
+            for res in range(3, self.resolution_log2 + 1):
+                self.convs.append(
+                    conv(nf(res - 1), resample="up", fused_scale=fused_scale)
+                )
+                self.convs.append(conv(nf(res - 1)))
+            self.torgbs = [
+                EqualizedConv2D(num_channels, 1, gain=1.0, use_wscale=use_wscale)
+                for _ in range(2, self.resolution_log2 + 1)
+            ]
+            self.activation = act
 
     @property
     def resolution(self):

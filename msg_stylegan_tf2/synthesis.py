@@ -19,6 +19,7 @@ from msg_stylegan_tf2.layers import (
     PixelNorm,
     StyleMod,
     apply_activation,
+    dtype_policy_scope,
 )
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
 
@@ -57,30 +58,34 @@ class Mapping(keras.Model):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        for key, value in (
-            ("latent_size", latent_size),
-            ("dlatent_size", dlatent_size),
-            ("mapping_fmaps", mapping_fmaps),
-        ):
-            check_count(key, value, 1)
-        check_count("label_size", label_size)
-        check_count("mapping_layers", mapping_layers)
-        check_choice("mapping_nonlinearity", mapping_nonlinearity, NONLINEARITIES)
-        self.latent_size, self.label_size = latent_size, label_size
-        self.dlatent_size, self.dlatent_broadcast = dlatent_size, dlatent_broadcast
-        self.mapping_layers, self.normalize_latents = mapping_layers, normalize_latents
-        self.dense_layers = [
-            EqualizedDense(
-                dlatent_size if i == mapping_layers - 1 else mapping_fmaps,
-                gain=SQRT2,
-                use_wscale=use_wscale,
-                lrmul=mapping_lrmul,
-                activation=mapping_nonlinearity,
-                name=f"Dense{i}",
+        with dtype_policy_scope(self.dtype_policy):
+            for key, value in (
+                ("latent_size", latent_size),
+                ("dlatent_size", dlatent_size),
+                ("mapping_fmaps", mapping_fmaps),
+            ):
+                check_count(key, value, 1)
+            check_count("label_size", label_size)
+            check_count("mapping_layers", mapping_layers)
+            check_choice("mapping_nonlinearity", mapping_nonlinearity, NONLINEARITIES)
+            self.latent_size, self.label_size = latent_size, label_size
+            self.dlatent_size, self.dlatent_broadcast = dlatent_size, dlatent_broadcast
+            self.mapping_layers, self.normalize_latents = (
+                mapping_layers,
+                normalize_latents,
             )
-            for i in range(mapping_layers)
-        ]
-        self.pixel_norm = PixelNorm()
+            self.dense_layers = [
+                EqualizedDense(
+                    dlatent_size if i == mapping_layers - 1 else mapping_fmaps,
+                    gain=SQRT2,
+                    use_wscale=use_wscale,
+                    lrmul=mapping_lrmul,
+                    activation=mapping_nonlinearity,
+                    name=f"Dense{i}",
+                )
+                for i in range(mapping_layers)
+            ]
+            self.pixel_norm = PixelNorm()
 
     def build(self, input_shape=None):
         if self.label_size:
@@ -217,53 +222,54 @@ class Synthesis(keras.Model):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        self.resolution_log2 = check_resolution(resolution)
-        check_count("num_channels", num_channels, 1)
-        check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-        check_choice("fused_scale", fused_scale, (True, False, "auto"))
-        self.dlatent_size, self.num_channels = dlatent_size, num_channels
-        self.const_input_layer = const_input_layer
-        self.num_layers = self.resolution_log2 * 2 - 2
-        self.num_styles = self.num_layers if use_styles else 1
-        self.use_styles, self.nonlinearity = use_styles, nonlinearity
-        self.nf = feature_maps(fmap_base, fmap_decay, fmap_max)
-        nf = self.nf
+        with dtype_policy_scope(self.dtype_policy):
+            self.resolution_log2 = check_resolution(resolution)
+            check_count("num_channels", num_channels, 1)
+            check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+            check_choice("fused_scale", fused_scale, (True, False, "auto"))
+            self.dlatent_size, self.num_channels = dlatent_size, num_channels
+            self.const_input_layer = const_input_layer
+            self.num_layers = self.resolution_log2 * 2 - 2
+            self.num_styles = self.num_layers if use_styles else 1
+            self.use_styles, self.nonlinearity = use_styles, nonlinearity
+            self.nf = feature_maps(fmap_base, fmap_decay, fmap_max)
+            nf = self.nf
 
-        def epilogue(idx):
-            return LayerEpilogue(
-                bool(use_noise),
-                use_pixel_norm,
-                use_instance_norm,
-                use_styles,
-                use_wscale,
-                nonlinearity,
-                name=f"epilogue{idx}",
-            )
+            def epilogue(idx):
+                return LayerEpilogue(
+                    bool(use_noise),
+                    use_pixel_norm,
+                    use_instance_norm,
+                    use_styles,
+                    use_wscale,
+                    nonlinearity,
+                    name=f"epilogue{idx}",
+                )
 
-        def conv(fmaps, kernel, **kw):
-            return EqualizedConv2D(
-                fmaps, kernel, use_wscale=use_wscale, use_bias=False, **kw
-            )
+            def conv(fmaps, kernel, **kw):
+                return EqualizedConv2D(
+                    fmaps, kernel, use_wscale=use_wscale, use_bias=False, **kw
+                )
 
-        # Build the 4x4 input, then two convolutions per resolution.
-        if not const_input_layer:
-            self.input_dense = EqualizedDense(
-                nf(1) * 16, gain=SQRT2 / 4, use_wscale=use_wscale, use_bias=False
-            )
-        self.convs = [None, conv(nf(1), 3, name="4x4_Conv")]
-        self.blurs = {}
-        for res in range(3, self.resolution_log2 + 1):
-            self.convs.append(
-                conv(nf(res - 1), 3, resample="up", fused_scale=fused_scale)
-            )
-            self.convs.append(conv(nf(res - 1), 3))
-            if blur_filter:
-                self.blurs[res] = Blur(blur_filter)
-        self.epilogues = [epilogue(i) for i in range(self.num_layers)]
-        self.torgbs = [
-            EqualizedConv2D(num_channels, 1, gain=1.0, use_wscale=use_wscale)
-            for _ in range(2, self.resolution_log2 + 1)
-        ]
+            # Build the 4x4 input, then two convolutions per resolution.
+            if not const_input_layer:
+                self.input_dense = EqualizedDense(
+                    nf(1) * 16, gain=SQRT2 / 4, use_wscale=use_wscale, use_bias=False
+                )
+            self.convs = [None, conv(nf(1), 3, name="4x4_Conv")]
+            self.blurs = {}
+            for res in range(3, self.resolution_log2 + 1):
+                self.convs.append(
+                    conv(nf(res - 1), 3, resample="up", fused_scale=fused_scale)
+                )
+                self.convs.append(conv(nf(res - 1), 3))
+                if blur_filter:
+                    self.blurs[res] = Blur(blur_filter)
+            self.epilogues = [epilogue(i) for i in range(self.num_layers)]
+            self.torgbs = [
+                EqualizedConv2D(num_channels, 1, gain=1.0, use_wscale=use_wscale)
+                for _ in range(2, self.resolution_log2 + 1)
+            ]
 
     def layer_scope(self, layer_idx):
         """Official variable scope of synthesis layer `layer_idx`."""

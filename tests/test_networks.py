@@ -257,3 +257,18 @@ def test_mirrored_strategy_forward_equals_one_device():
     np.testing.assert_array_equal(replicas[0], replicas[1])
     np.testing.assert_allclose(replicas[0], G0.dlatent_avg, atol=1e-6)
     assert np.abs(replicas[0] - before).max() > 1e-4
+
+
+@pytest.mark.parametrize(
+    "dtype, expected", [("float64", "float64"), ("mixed_bfloat16", "bfloat16")]
+)
+def test_the_dtype_option_reaches_every_layer(dtype, expected):
+    G = Generator(resolution=8, dtype=dtype, **TINY_G)
+    D = Discriminator(resolution=8, dtype=dtype, **TINY_D)
+    P = ProGANGenerator(resolution=8, num_channels=3, latent_size=8, dtype=dtype)
+    images = G(tf.random.normal([2, 8]))
+    assert images[-1].dtype == expected and D(images).dtype == expected
+    assert P(tf.random.normal([2, 8]))[-1].dtype == expected
+    for model in (G, D, P):
+        for layer in model._flatten_layers(include_self=False):
+            assert layer.dtype_policy.name == dtype, layer.name
