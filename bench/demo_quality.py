@@ -49,7 +49,7 @@ def pairwise_rms(images):
 def main(argv):
     del argv
     G, config, checkpoint = load_generator(FLAGS.run)
-    latents = np.random.RandomState(FLAGS.seed).randn(FLAGS.num, G.mapping.latent_size)
+    latents = np.random.RandomState(FLAGS.seed).randn(FLAGS.num, G.latent_size)
     pyramid = G(latents.astype(np.float32), truncation_psi=1.0, randomize_noise=False)
     top = np.clip((np.asarray(pyramid[-1]) + 1) / 2, 0, 1)
     below = np.clip((np.asarray(pyramid[-2]) + 1) / 2, 0, 1)

@@ -100,7 +100,7 @@ def measure(arch, resolution, precision):
     strategy = tf.distribute.get_strategy()
     g_opt = keras.optimizers.Adam(0.003, beta_1=0.0, beta_2=0.99, epsilon=1e-8)
     d_opt = keras.optimizers.Adam(0.003, beta_1=0.0, beta_2=0.99, epsilon=1e-8)
-    latent = G.mapping.latent_size if hasattr(G, "mapping") else G.latent_size
+    latent = G.latent_size
     steps = TrainSteps(
         strategy, G, D, Gs, make_loss("logistic"), g_opt, d_opt, FLAGS.batch, latent
     )

@@ -108,6 +108,10 @@ class Generator(keras.Model):
     def resolution(self):
         return 2**self.synthesis.resolution_log2
 
+    @property
+    def latent_size(self):
+        return self.mapping.latent_size
+
     def build(self, input_shape=None):
         self.mapping.build()
         self.synthesis.build()

@@ -107,8 +107,23 @@ class ProGANGenerator(keras.Model):
     def _norm(self, x):
         return self.pixel_norm(x) if self.pixel_norm is not None else x
 
-    def call(self, latents, labels=None, training=False, noise_seed=None):
-        del noise_seed  # ProGAN has no noise inputs; accepted for a common interface.
+    def call(
+        self,
+        latents,
+        labels=None,
+        truncation_psi=None,
+        truncation_cutoff=None,
+        randomize_noise=None,
+        training=False,
+        noise_seed=None,
+    ):
+        # Same call as Generator; ProGAN has no W space to truncate and no noise.
+        del truncation_cutoff, randomize_noise, noise_seed
+        if truncation_psi is not None and truncation_psi != 1:
+            raise ValueError(
+                "MSG-ProGAN has no truncation trick (no W space). "
+                f"Received truncation_psi={truncation_psi}"
+            )
         x = tf.cast(latents, self.compute_dtype)
         if self.label_size:
             if labels is None:

@@ -116,3 +116,16 @@ def test_labels():
     b = G(latents, np.eye(3, dtype="float32")[[2, 2]])
     assert [tuple(x.shape) for x in a] == [(2, 4, 4, 1), (2, 8, 8, 1)]
     assert np.abs(np.asarray(a[-1]) - np.asarray(b[-1])).max() > 1e-3
+
+
+def test_progan_takes_the_generator_call_but_refuses_truncation():
+    import tensorflow as tf
+
+    G = ProGANGenerator(resolution=8, num_channels=3, latent_size=8)
+    z = tf.random.normal([2, 8])
+    plain = G(z)
+    same = G(z, truncation_psi=1.0, randomize_noise=False, noise_seed=[1, 2])
+    np.testing.assert_array_equal(plain[-1], same[-1])
+    assert G.latent_size == 8
+    with pytest.raises(ValueError, match="no truncation trick.*truncation_psi=0.7"):
+        G(z, truncation_psi=0.7)

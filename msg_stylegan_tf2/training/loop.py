@@ -148,11 +148,7 @@ class Trainer:
             step=self.step,
             iterator=self.iterator,
         )
-        latent_size = (
-            self.G.mapping.latent_size
-            if hasattr(self.G, "mapping")
-            else (self.G.latent_size)
-        )
+        latent_size = self.G.latent_size
         self.steps = TrainSteps(
             self.strategy,
             self.G,

@@ -125,10 +125,8 @@ def generate_in_batches(Gs, latents, labels, batch):
     for start in range(0, len(latents), batch):
         z = latents[start : start + batch]
         y = None if labels is None else labels[start : start + batch]
-        kwargs = {"truncation_psi": 1.0, "randomize_noise": False}
-        if not hasattr(Gs, "truncate"):
-            kwargs = {}
-        pyramid = [np.asarray(tf.cast(x, tf.float32)) for x in Gs(z, y, **kwargs)]
+        images = Gs(z, y, truncation_psi=1.0, randomize_noise=False)
+        pyramid = [np.asarray(tf.cast(x, tf.float32)) for x in images]
         outputs = (
             pyramid
             if outputs is None

@@ -95,10 +95,8 @@ class TrainSteps:
         return {k: tf.reduce_sum(v) / self.global_batch for k, v in terms.items()}
 
     def _apply(self, optimizer, tape, total, weights):
-        scaled = (
-            optimizer.scale_loss(total) if hasattr(optimizer, "scale_loss") else total
-        )
-        grads = tape.gradient(scaled, weights)
+        # A LossScaleOptimizer (float16) scales here and unscales when applying.
+        grads = tape.gradient(optimizer.scale_loss(total), weights)
         optimizer.apply_gradients(zip(grads, weights, strict=True))
 
     def _loss_scale(self, optimizer):
