@@ -69,7 +69,7 @@ class Discriminator(keras.Model):
         fused_scale="auto",
         blur_filter=(1, 2, 1),
         combine="cat_lin",
-        dtype="float32",
+        dtype=None,
         name="D",
     ):
         options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}

@@ -82,7 +82,7 @@ class Generator(keras.Model):
         use_instance_norm=True,
         fused_scale="auto",
         blur_filter=(1, 2, 1),
-        dtype="float32",
+        dtype=None,
         name="G",
     ):
         options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}

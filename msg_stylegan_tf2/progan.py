@@ -47,7 +47,7 @@ class ProGANGenerator(keras.Model):
         pixelnorm_epsilon=1e-8,
         use_leakyrelu=True,
         fused_scale=True,
-        dtype="float32",
+        dtype=None,
         name="G",
     ):
         options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}

@@ -12,6 +12,7 @@ from msg_stylegan_tf2.networks import (
     official_variables,
 )
 from msg_stylegan_tf2.training.ema import pair_weights, update_ema
+from msg_stylegan_tf2.training.loss_scale import DynamicLossScale
 from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
 from msg_stylegan_tf2.training.steps import TrainSteps
 
@@ -106,3 +107,58 @@ def test_ema_lerps_trainables_and_copies_the_rest():
             expected = source.numpy()
         np.testing.assert_allclose(target.numpy(), expected, atol=1e-6)
     np.testing.assert_array_equal(Gs.dlatent_avg, np.ones(16))
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_steps_run_and_stay_finite(policy):
+    keras.config.set_dtype_policy(policy)
+    try:
+        G, D = build_networks("tiny")
+        Gs, _ = build_networks("tiny")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    scales = (None, None)
+    if policy == "mixed_float16":
+        scales = (DynamicLossScale(), DynamicLossScale())
+    steps = TrainSteps(
+        tf.distribute.get_strategy(),
+        G,
+        D,
+        Gs,
+        make_loss("logistic"),
+        adam(),
+        adam(),
+        4,
+        16,
+        loss_scales=scales,
+    )
+    images = tf.constant(
+        np.random.RandomState(0).randint(0, 256, [4, 16, 16, 3]), tf.uint8
+    )
+    batch = (images, tf.zeros([4, 0]))
+    for step in range(2):
+        terms = {
+            **steps.d_step(batch, tf.constant(step, tf.int64)),
+            **steps.g_step(batch, tf.constant(step, tf.int64)),
+        }
+    assert all(np.isfinite(float(v)) for v in terms.values())
+    assert terms["Loss/r1_penalty"] > 0
+    assert G.synthesis.torgbs[-1].weight.dtype == "float32"
+
+
+def test_dynamic_loss_scale_skips_overflows_and_grows():
+    scaler = DynamicLossScale(initial_scale=8.0, growth_interval=2)
+    w = tf.Variable([1.0, 2.0])
+    with tf.GradientTape(persistent=True) as tape:
+        loss = tf.reduce_sum(w * w)
+        bad = loss * tf.constant(float("inf"))
+    grads, finite = scaler.gradients(tape, loss, [w])
+    np.testing.assert_allclose(grads[0], [2.0, 4.0])
+    assert bool(finite)
+    scaler.update(finite)
+    scaler.update(finite)
+    assert float(scaler.scale) == 16.0 and int(scaler.good_steps) == 0
+    grads, finite = scaler.gradients(tape, bad, [w])
+    assert not bool(finite) and np.all(grads[0].numpy() == 0)
+    scaler.update(finite)
+    assert float(scaler.scale) == 8.0

@@ -14,6 +14,7 @@ from dnnlib.image_io import image_grid, save_png
 from msg_stylegan_tf2.losses import make_loss
 from msg_stylegan_tf2.networks import GENERATORS, Discriminator
 from msg_stylegan_tf2.training import snapshot
+from msg_stylegan_tf2.training.loss_scale import DynamicLossScale
 from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
 from msg_stylegan_tf2.training.stats import Collector
 from msg_stylegan_tf2.training.steps import TrainSteps
@@ -62,8 +63,6 @@ def _optimizer(config):
         beta_2=config.adam_beta2,
         epsilon=config.adam_epsilon,
     )
-    if config.mixed_precision == "fp16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 
 
@@ -82,9 +81,12 @@ def build_state(config, strategy, info):
         d_opt.build(D.trainable_weights)
         cur_nimg = tf.Variable(0, dtype=tf.int64, trainable=False, name="cur_nimg")
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        scales = (None, None)
+        if config.mixed_precision == "fp16":
+            scales = (DynamicLossScale(), DynamicLossScale())
     for target, source in zip(Gs.weights, G.weights, strict=True):
         target.assign(source)
-    return G, D, Gs, g_opt, d_opt, cur_nimg, step
+    return G, D, Gs, g_opt, d_opt, cur_nimg, step, scales
 
 
 def _format_time(seconds):
@@ -120,9 +122,8 @@ class Trainer:
         self.info = describe(config.dataset)
         self.num_levels = self.info.resolution_log2 - 1
         state = build_state(config, self.strategy, self.info)
-        self.G, self.D, self.Gs, self.g_opt, self.d_opt, self.cur_nimg, self.step = (
-            state
-        )
+        self.G, self.D, self.Gs, self.g_opt, self.d_opt = state[:5]
+        self.cur_nimg, self.step, self.loss_scales = state[5:]
         dataset = make_dataset(
             self.info,
             config.batch,
@@ -147,6 +148,13 @@ class Trainer:
             cur_nimg=self.cur_nimg,
             step=self.step,
             iterator=self.iterator,
+            **{
+                f"{name}_loss_scale": tf.train.Checkpoint(
+                    scale=scaler.scale, good_steps=scaler.good_steps
+                )
+                for name, scaler in zip("gd", self.loss_scales, strict=True)
+                if scaler is not None
+            },
         )
         latent_size = self.G.latent_size
         self.steps = TrainSteps(
@@ -163,6 +171,7 @@ class Trainer:
             config.mirror_augment,
             config.seed,
             config.jit,
+            self.loss_scales,
         )
         rng = np.random.RandomState(config.seed)
         self.grid_latents = rng.randn(config.grid_images, latent_size).astype(
@@ -180,7 +189,7 @@ class Trainer:
         """Restores the latest (or a given) checkpoint; returns its path."""
         restored = self.checkpointer.restore(path)
         self.log(
-            f"Resumed from {restored} at kimg {int(self.cur_nimg.numpy()) / 1000:.1f}."
+            f"Resumed from {restored} at kimg {int(self.cur_nimg.numpy()) / 1000:.3f}."
         )
         return restored
 

@@ -22,7 +22,7 @@ class TrainSteps:
         strategy: the tf.distribute strategy the networks were built under.
         G, D, Gs: generator, discriminator, moving-average generator.
         loss: a `losses.Loss`.
-        g_opt, d_opt: Keras optimizers (LossScaleOptimizer for float16).
+        g_opt, d_opt: Keras optimizers.
         global_batch: images per step over all replicas (divisible by their
             number). The steps take the global batch; each replica slices its
             rows, so the data iterator is an ordinary, checkpointable one.
@@ -31,6 +31,7 @@ class TrainSteps:
         mirror_augment: flip reals left-right with probability 1/2.
         seed: base seed of the run.
         jit: compile the steps with XLA.
+        loss_scales: `(G, D)` DynamicLossScale for float16, else None.
     """
 
     def __init__(
@@ -48,12 +49,14 @@ class TrainSteps:
         mirror_augment=False,
         seed=0,
         jit=False,
+        loss_scales=(None, None),
     ):
         self.strategy, self.G, self.D, self.Gs, self.loss = strategy, G, D, Gs, loss
         self.g_opt, self.d_opt = g_opt, d_opt
         self.global_batch, self.latent_size = global_batch, latent_size
         self.label_size, self.mirror_augment = label_size, mirror_augment
         self.seed = int(seed)
+        self.g_scaler, self.d_scaler = loss_scales
         self.ema_pairs = pair_weights(Gs, G)
         self.d_step = tf.function(self._d_step, jit_compile=jit or None)
         self.g_step = tf.function(self._g_step, jit_compile=jit or None)
@@ -94,14 +97,16 @@ class TrainSteps:
         # This replica's share of each global-batch mean.
         return {k: tf.reduce_sum(v) / self.global_batch for k, v in terms.items()}
 
-    def _apply(self, optimizer, tape, total, weights):
-        # A LossScaleOptimizer (float16) scales here and unscales when applying.
-        grads = tape.gradient(optimizer.scale_loss(total), weights)
-        optimizer.apply_gradients(zip(grads, weights, strict=True))
+    def _apply(self, optimizer, tape, total, weights, scaler):
+        if scaler is None:
+            grads = tape.gradient(total, weights)
+        else:
+            grads, finite = scaler.gradients(tape, total, weights)
+            scaler.update(finite)
+        optimizer.apply_gradients(list(zip(grads, weights, strict=True)))
 
-    def _loss_scale(self, optimizer):
-        scale = getattr(optimizer, "dynamic_scale", None)
-        return 1.0 if scale is None else tf.cast(scale, tf.float32)
+    def _loss_scale(self, scaler):
+        return 1.0 if scaler is None else tf.identity(scaler.scale)
 
     def _d_replica(self, images, labels, step):
         latents, reals, labels = self._inputs(images, labels, step, 0)
@@ -112,10 +117,15 @@ class TrainSteps:
         mix_factors = self._global_slice(draw, tf.shape(images)[0])
         with tf.GradientTape() as tape:
             loss, terms = self.loss.d_loss(
-                self.D, reals, fakes, labels, self._loss_scale(self.d_opt), mix_factors
+                self.D,
+                reals,
+                fakes,
+                labels,
+                self._loss_scale(self.d_scaler),
+                mix_factors,
             )
             total = tf.reduce_sum(loss) / self.global_batch
-        self._apply(self.d_opt, tape, total, self.D.trainable_weights)
+        self._apply(self.d_opt, tape, total, self.D.trainable_weights, self.d_scaler)
         return self._per_replica_share(terms)
 
     def _g_replica(self, images, labels, step):
@@ -126,7 +136,7 @@ class TrainSteps:
             )
             loss, terms = self.loss.g_loss(self.D, reals, fakes, labels)
             total = tf.reduce_sum(loss) / self.global_batch
-        self._apply(self.g_opt, tape, total, self.G.trainable_weights)
+        self._apply(self.g_opt, tape, total, self.G.trainable_weights, self.g_scaler)
         return self._per_replica_share(terms)
 
     def _run(self, fn, batch, step):
