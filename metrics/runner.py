@@ -1,0 +1,87 @@
+"""Running metrics on a trained generator and recording `metric-<name>.jsonl`."""
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import numpy as np
+
+from datasets.reader import describe, make_dataset
+from metrics.registry import evaluate, parse_metric
+from msg_stylegan_tf2.training.snapshot import load_generator
+
+
+def real_batches(tfrecord_dir, batch, mirror_augment=False, seed=0):
+    """Returns a callable yielding uint8 real batches (shuffled, repeated)."""
+    info = describe(tfrecord_dir)
+
+    def batches():
+        rng = np.random.RandomState(seed)
+        for images, _ in make_dataset(info, batch, seed=seed):
+            images = images.numpy()
+            if mirror_augment:
+                flip = rng.rand(len(images)) < 0.5
+                images[flip] = images[flip, :, ::-1]
+            yield images
+
+    return batches, info
+
+
+def append_jsonl(path, record):
+    """Appends one JSON line (the file is created if needed)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def run_metrics(
+    network,
+    metric_names,
+    dataset=None,
+    num_images=None,
+    truncation_psi=1.0,
+    mirror_augment=None,
+    batch=32,
+    seed=0,
+    log=print,
+):
+    """Evaluates metrics on the Gs of a run directory or checkpoint.
+
+    Args:
+        network: run directory or `<run>/checkpoints/ckpt-N`.
+        metric_names: e.g. `["swd16k", "msssim10k"]`.
+        dataset: TFRecord directory of the reals (default: the run's).
+        num_images: overrides each metric's image (or pair) count.
+        mirror_augment: mirror half the reals (default: as in training).
+
+    Returns:
+        `{metric name: {result name: value}}`; each is also appended to
+        `<run>/metric-<name>.jsonl`.
+    """
+    specs = [parse_metric(name) for name in metric_names]
+    G, config, checkpoint = load_generator(network)
+    run_dir = pathlib.Path(checkpoint).parent.parent
+    mirror = config.mirror_augment if mirror_augment is None else mirror_augment
+    batches, info = real_batches(dataset or config.dataset, batch, mirror, seed)
+    results = {}
+    for spec in specs:
+        if num_images is not None:
+            spec = dataclasses.replace(spec, count=num_images)
+        start = time.time()
+        values = evaluate(spec, G, batches, batch, seed, truncation_psi, info.labels)
+        seconds = time.time() - start
+        results[spec.name] = values
+        append_jsonl(
+            run_dir / f"metric-{spec.name}.jsonl",
+            {
+                "metric": spec.name,
+                "results": values,
+                "checkpoint": checkpoint,
+                "num_images": spec.count,
+                "truncation_psi": truncation_psi,
+                "seconds": round(seconds, 2),
+            },
+        )
+        shown = " ".join(f"{k} {v:.4f}" for k, v in values.items())
+        log(f"{spec.name:<12} time {seconds:6.1f}s  {shown}")
+    return results

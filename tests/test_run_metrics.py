@@ -1,0 +1,95 @@
+"""run_metrics: SWD and MS-SSIM on a short training run, jsonl records, errors."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from metrics.registry import parse_metric
+from metrics.runner import run_metrics
+from msg_stylegan_tf2.training import cli
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("metrics")
+    rng = np.random.RandomState(0)
+    (tmp / "images").mkdir()
+    for i in range(32):
+        image = np.full([16, 16, 3], 255, np.uint8)
+        image[4:12, 4:12] = rng.randint(0, 256, 3)
+        PIL.Image.fromarray(image).save(tmp / "images" / f"{i}.png")
+    parser_defaults = dict(
+        dataset=str(tmp / "images"),
+        preset="tiny",
+        resolution=None,
+        combine=None,
+        loss="logistic",
+        r1_gamma=None,
+        r2_gamma=0.0,
+        batch=8,
+        total_kimg=0.016,
+        lr=0.003,
+        lrate_rampup_kimg=0.0,
+        D_repeats=1,
+        G_smoothing_kimg=None,
+        ema_rampup=None,
+        mirror_augment=False,
+        tick_kimg=0.016,
+        image_snapshot_ticks=1,
+        network_snapshot_ticks=1,
+        keep_checkpoints=2,
+        grid_images=4,
+        outdir=str(tmp / "results"),
+        resume=None,
+        seed=0,
+        strategy="one_device",
+        mixed_precision="off",
+        jit=False,
+        max_images=None,
+        data_percentage=None,
+        cache_dir=str(tmp / "cache"),
+        deterministic=False,
+        dry_run=False,
+    )
+    assert cli.run(parser_defaults) == 0
+    return next((tmp / "results").iterdir())
+
+
+def test_parse_metric_names():
+    assert parse_metric("swd16k").count == 16384
+    assert parse_metric("msssim10k").kind == "msssim"
+    with pytest.raises(ValueError, match="Unknown metric 'fid50k'"):
+        parse_metric("fid50k")
+
+
+def test_run_metrics_records_results(run_dir):
+    lines = []
+    results = run_metrics(
+        run_dir, ["swd16k", "msssim10k"], num_images=16, batch=8, log=lines.append
+    )
+    assert set(results["swd16k"]) == {"swd_16", "swd_avg"}
+    assert all(np.isfinite(v) and v > 0 for v in results["swd16k"].values())
+    assert 0 < results["msssim10k"]["msssim"] <= 1
+    record = json.loads((run_dir / "metric-swd16k.jsonl").read_text().splitlines()[-1])
+    assert record["num_images"] == 16 and record["results"] == results["swd16k"]
+    assert record["checkpoint"].endswith("ckpt-16")
+    assert len(lines) == 2 and lines[0].startswith("swd16k")
+
+
+def test_cli_rejects_unknown_metrics_before_starting_tensorflow(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "run_metrics.py", f"--network={tmp_path}", "--metrics=fid50k"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("run_metrics.py: error: --metrics: Unknown metric")
