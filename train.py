@@ -72,7 +72,7 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
 flags.DEFINE_integer("grid_images", 36, "Images in each snapshot grid.", lower_bound=1)
 flags.DEFINE_list(
-    "metrics", ["none"], "Metrics at network snapshots (none until the metrics land)."
+    "metrics", ["none"], "Metrics at network snapshots: swd<N>k, msssim<N>k or none."
 )
 flags.DEFINE_string("outdir", "results", "Where run directories are created.")
 flags.DEFINE_string("resume", None, "'latest' or a run directory or checkpoint path.")
@@ -103,10 +103,13 @@ def validate_flags():
             f"{PRESETS[FLAGS.preset].arch}; choose a {FLAGS.arch} preset."
         )
     if FLAGS.metrics != ["none"]:
-        return (
-            f"--metrics: no metrics are available yet (received {FLAGS.metrics}); "
-            "use none."
-        )
+        from metrics.registry import parse_metric
+
+        try:
+            for name in FLAGS.metrics:
+                parse_metric(name)
+        except ValueError as e:
+            return f"--metrics: {e}"
     if FLAGS.data_percentage is not None and not 0 < FLAGS.data_percentage <= 100:
         return (
             f"--data_percentage must be in (0, 100]. Received: {FLAGS.data_percentage}"

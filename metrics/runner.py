@@ -34,6 +34,45 @@ def append_jsonl(path, record):
         f.write(json.dumps(record, sort_keys=True) + "\n")
 
 
+def evaluate_and_record(
+    G,
+    specs,
+    batches,
+    labels,
+    run_dir,
+    checkpoint,
+    truncation_psi=1.0,
+    batch=32,
+    seed=0,
+    log=print,
+):
+    """Evaluates specs on G, appends `<run_dir>/metric-<name>.jsonl`, logs a line.
+
+    Returns:
+        `{metric name: {result name: value}}`.
+    """
+    results = {}
+    for spec in specs:
+        start = time.time()
+        values = evaluate(spec, G, batches, batch, seed, truncation_psi, labels)
+        seconds = time.time() - start
+        results[spec.name] = values
+        append_jsonl(
+            pathlib.Path(run_dir) / f"metric-{spec.name}.jsonl",
+            {
+                "metric": spec.name,
+                "results": values,
+                "checkpoint": str(checkpoint),
+                "num_images": spec.count,
+                "truncation_psi": truncation_psi,
+                "seconds": round(seconds, 2),
+            },
+        )
+        shown = " ".join(f"{k} {v:.4f}" for k, v in values.items())
+        log(f"{spec.name:<12} time {seconds:6.1f}s  {shown}")
+    return results
+
+
 def run_metrics(
     network,
     metric_names,
@@ -63,25 +102,17 @@ def run_metrics(
     run_dir = pathlib.Path(checkpoint).parent.parent
     mirror = config.mirror_augment if mirror_augment is None else mirror_augment
     batches, info = real_batches(dataset or config.dataset, batch, mirror, seed)
-    results = {}
-    for spec in specs:
-        if num_images is not None:
-            spec = dataclasses.replace(spec, count=num_images)
-        start = time.time()
-        values = evaluate(spec, G, batches, batch, seed, truncation_psi, info.labels)
-        seconds = time.time() - start
-        results[spec.name] = values
-        append_jsonl(
-            run_dir / f"metric-{spec.name}.jsonl",
-            {
-                "metric": spec.name,
-                "results": values,
-                "checkpoint": checkpoint,
-                "num_images": spec.count,
-                "truncation_psi": truncation_psi,
-                "seconds": round(seconds, 2),
-            },
-        )
-        shown = " ".join(f"{k} {v:.4f}" for k, v in values.items())
-        log(f"{spec.name:<12} time {seconds:6.1f}s  {shown}")
-    return results
+    if num_images is not None:
+        specs = [dataclasses.replace(spec, count=num_images) for spec in specs]
+    return evaluate_and_record(
+        G,
+        specs,
+        batches,
+        info.labels,
+        run_dir,
+        checkpoint,
+        truncation_psi,
+        batch,
+        seed,
+        log,
+    )

@@ -16,7 +16,7 @@ from msg_stylegan_tf2.networks import GENERATORS, Discriminator
 from msg_stylegan_tf2.training import snapshot
 from msg_stylegan_tf2.training.loss_scale import DynamicLossScale
 from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
-from msg_stylegan_tf2.training.stats import Collector
+from msg_stylegan_tf2.training.stats import default_collector
 from msg_stylegan_tf2.training.steps import TrainSteps
 from msg_stylegan_tf2.training.strategy import make_strategy
 
@@ -183,7 +183,7 @@ class Trainer:
             self.grid_labels = self.info.labels[rows]
         self.grid_columns = int(math.ceil(math.sqrt(config.grid_images)))
         self.writer = tf.summary.create_file_writer(str(run_dir))
-        self.stats = Collector()
+        self.stats = default_collector()
 
     def resume(self, path=None):
         """Restores the latest (or a given) checkpoint; returns its path."""
@@ -213,6 +213,31 @@ class Trainer:
             for side, grid in grids.items():
                 tf.summary.image(f"fakes/{side}x{side}", grid[np.newaxis], step=number)
         return grids
+
+    def run_metrics(self, checkpoint, cur_nimg):
+        """Evaluates `config.metrics` on Gs; logs to TensorBoard and jsonl."""
+        from metrics.registry import parse_metric
+        from metrics.runner import evaluate_and_record, real_batches
+
+        specs = [parse_metric(name) for name in self.config.metrics]
+        batches, info = real_batches(
+            self.config.dataset, self.config.batch, self.config.mirror_augment
+        )
+        results = evaluate_and_record(
+            self.Gs,
+            specs,
+            batches,
+            info.labels,
+            self.run_dir,
+            checkpoint,
+            batch=self.config.batch,
+            log=self.log,
+        )
+        with self.writer.as_default(step=cur_nimg // 1000):
+            for metric, values in results.items():
+                for key, value in values.items():
+                    tf.summary.scalar(f"Metrics/{metric}/{key}", value)
+        self.writer.flush()
 
     def _iteration(self):
         config = self.config
@@ -302,6 +327,8 @@ class Trainer:
                 if tick % config.network_snapshot_ticks == 0 or done or stop.raised:
                     path = self.checkpointer.save(cur_nimg)
                     self.log(f"Saved checkpoint {path}")
+                    if config.metrics and not stop.raised:
+                        self.run_metrics(path, cur_nimg)
                 tick_start_nimg, tick_start_time = cur_nimg, time.time()
             if stop.raised:
                 kimg = int(self.cur_nimg.numpy()) / 1000
