@@ -1,0 +1,66 @@
+"""Export a trained generator as a SavedModel (and optionally TFLite).
+
+The SavedModel loads with `tf.saved_model.load` alone, without this project:
+    m = tf.saved_model.load("exported/emoji")
+    out = m.signatures["serving_default"](latents=z, truncation_psi=tf.constant(0.7))
+    out["uint8_0032"]  # [N, 32, 32, 3] uint8; also images_0004 ... in [-1, 1]
+
+Examples:
+    python export.py --network=results/00000-demo_32-emoji64 --out=exported/emoji
+    python export.py --network=results/00000-demo_32-emoji64 --out=exported/e --tflite
+"""
+
+import sys
+
+from absl import app, flags
+
+flags.DEFINE_string("network", None, "Run directory or <run>/checkpoints/ckpt-N.")
+flags.DEFINE_string("out", None, "Output SavedModel directory (must not exist).")
+flags.DEFINE_enum("which", "Gs", ["Gs", "G"], "Moving average (Gs) or raw G.")
+flags.DEFINE_boolean("tflite", False, "Also write <out>.tflite where the ops allow.")
+FLAGS = flags.FLAGS
+
+
+def fail(message):
+    print(f"export.py: error: {message}", file=sys.stderr)
+    return 1
+
+
+def main(argv):
+    if len(argv) > 1:
+        return fail(f"unexpected arguments {argv[1:]}; options are flags (--help).")
+    if not FLAGS.network or not FLAGS.out:
+        return fail("--network and --out are required.")
+    from dnnlib.quiet_tf import import_tensorflow
+
+    tf = import_tensorflow()
+    from absl import logging
+
+    logging.set_verbosity(logging.WARNING)
+    from msg_stylegan_tf2.export import export_saved_model
+    from msg_stylegan_tf2.training.snapshot import load_generator
+
+    try:
+        G, config, checkpoint = load_generator(FLAGS.network, FLAGS.which)
+        out = export_saved_model(G, FLAGS.out, config.G_kwargs.get("label_size", 0))
+    except (ValueError, OSError) as e:
+        return fail(str(e))
+    print(f"Wrote {out} from {checkpoint} ({FLAGS.which}).")
+    if FLAGS.tflite:
+        try:
+            converter = tf.lite.TFLiteConverter.from_saved_model(str(out))
+            data = converter.convert()
+        except Exception as e:  # The converter raises many error types.
+            first = (
+                str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            )
+            return fail(f"TFLite conversion failed ({first}); the SavedModel is fine.")
+        path = f"{out}.tflite"
+        with open(path, "wb") as f:
+            f.write(data)
+        print(f"Wrote {path} ({len(data)} bytes).")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,81 @@
+"""SavedModel export of a generator: a serving signature from latents (and
+labels) and the truncation psi to one image per resolution."""
+
+import os
+import pathlib
+import shutil
+
+import tensorflow as tf
+
+
+class GeneratorModule(tf.Module):
+    """Wraps a built generator for `tf.saved_model.save`.
+
+    The signature `serving_default` maps `latents` float32 `[N, latent_size]`,
+    `truncation_psi` float32 scalar (1 = none) and, for conditional models,
+    `labels` float32 `[N, label_size]` to `images_<RRRR>` float32 in [-1, 1]
+    (NHWC) and `uint8_<RRRR>` uint8 for every resolution R (zero-padded to 4
+    digits). Noise inputs use the stored noise, so outputs are deterministic.
+    """
+
+    def __init__(self, G, label_size=0):
+        super().__init__(name="generator")
+        # Keras 3 layers held in lists are invisible to tf.Module tracking, so the
+        # variables are listed here and G is only captured by the functions.
+        self.weights = [w.value for w in G.weights]
+        latents = tf.TensorSpec([None, G.latent_size], tf.float32, name="latents")
+        psi = tf.TensorSpec([], tf.float32, name="truncation_psi")
+        if label_size:
+            labels = tf.TensorSpec([None, label_size], tf.float32, name="labels")
+            self.serve = tf.function(
+                lambda latents, truncation_psi, labels: _pyramid_outputs(
+                    G, latents, truncation_psi, labels
+                ),
+                input_signature=[latents, psi, labels],
+            )
+        else:
+            self.serve = tf.function(
+                lambda latents, truncation_psi: _pyramid_outputs(
+                    G, latents, truncation_psi, None
+                ),
+                input_signature=[latents, psi],
+            )
+
+
+def _pyramid_outputs(G, latents, truncation_psi, labels):
+    # One float and one uint8 image per resolution; stored noise; psi applied.
+    kwargs = {"randomize_noise": False}
+    if hasattr(G, "truncate"):
+        kwargs["truncation_psi"] = truncation_psi
+    out = {}
+    for level in G(latents, labels, **kwargs):
+        side = level.shape[1]
+        level = tf.cast(level, tf.float32)
+        out[f"images_{side:04d}"] = level
+        scaled = tf.clip_by_value(tf.round((level + 1.0) * 127.5), 0.0, 255.0)
+        out[f"uint8_{side:04d}"] = tf.cast(scaled, tf.uint8)
+    return out
+
+
+def export_saved_model(G, out_dir, label_size=0):
+    """Writes a SavedModel of G to `out_dir` atomically (temp dir, rename).
+
+    Raises:
+        ValueError: when `out_dir` exists.
+    """
+    out_dir = pathlib.Path(out_dir)
+    if out_dir.exists():
+        raise ValueError(
+            f"{out_dir} already exists; delete it or choose another --out."
+        )
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    module = GeneratorModule(G, label_size)
+    try:
+        tf.saved_model.save(
+            module, str(tmp), signatures={"serving_default": module.serve}
+        )
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
