@@ -1,4 +1,5 @@
-"""Evaluate a trained generator: ProGAN's SWD and MS-SSIM (no download needed).
+"""Evaluate a trained generator: FID, KID, IS (canonical Inception graph), and
+ProGAN's SWD and MS-SSIM (no download needed).
 
 Results are printed and appended to `<run>/metric-<name>.jsonl`.
 
@@ -6,6 +7,8 @@ Examples:
     python run_metrics.py --network=results/00000-demo_32-emoji64
     python run_metrics.py --network=results/00000-demo_32-emoji64 \\
         --metrics=swd16k,msssim10k --num_images=2048
+    python run_metrics.py --network=results/00000-demo_32-emoji64 \\
+        --metrics=fid10k,kid10k,is10k --inception=~/inception-2015-12-05.tgz
 """
 
 import sys
@@ -13,7 +16,9 @@ import sys
 from absl import app, flags
 
 flags.DEFINE_string("network", None, "Run directory or <run>/checkpoints/ckpt-N.")
-flags.DEFINE_list("metrics", ["swd16k", "msssim10k"], "swd<N>k, msssim<N>k.")
+flags.DEFINE_list(
+    "metrics", ["swd16k", "msssim10k"], "fid<N>k, kid<N>k, is<N>k, swd<N>k, msssim<N>k."
+)
 flags.DEFINE_string(
     "dataset", None, "TFRecord directory of the reals (default: the run's)."
 )
@@ -24,6 +29,9 @@ flags.DEFINE_float("truncation_psi", 1.0, "Truncation of Gs (1 = none).")
 flags.DEFINE_boolean("mirror_augment", None, "Mirror reals (default: as in training).")
 flags.DEFINE_integer("batch", 32, "Batch size.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of latents, sampling and projections.")
+flags.DEFINE_string(
+    "inception", None, "inception-2015-12-05.tgz or its .pb (default: cache/download)."
+)
 FLAGS = flags.FLAGS
 
 
@@ -37,7 +45,7 @@ def main(argv):
         return fail(f"unexpected arguments {argv[1:]}; options are flags (--help).")
     if not FLAGS.network:
         return fail("--network is required (a run directory or a checkpoint).")
-    from metrics.registry import parse_metric
+    from metrics.names import parse_metric
 
     try:
         for name in FLAGS.metrics:
@@ -59,6 +67,7 @@ def main(argv):
             mirror_augment=FLAGS.mirror_augment,
             batch=FLAGS.batch,
             seed=FLAGS.seed,
+            inception=FLAGS.inception,
         )
     except (ValueError, OSError) as e:
         return fail(str(e))

@@ -72,7 +72,12 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
 flags.DEFINE_integer("grid_images", 36, "Images in each snapshot grid.", lower_bound=1)
 flags.DEFINE_list(
-    "metrics", ["none"], "Metrics at network snapshots: swd<N>k, msssim<N>k or none."
+    "metrics",
+    ["none"],
+    "Metrics at network snapshots: fid/kid/is/swd/msssim<N>k, or none.",
+)
+flags.DEFINE_string(
+    "inception", None, "Inception graph (.tgz/.pb) for fid/kid/is metrics."
 )
 flags.DEFINE_string("outdir", "results", "Where run directories are created.")
 flags.DEFINE_string("resume", None, "'latest' or a run directory or checkpoint path.")
@@ -103,7 +108,7 @@ def validate_flags():
             f"{PRESETS[FLAGS.preset].arch}; choose a {FLAGS.arch} preset."
         )
     if FLAGS.metrics != ["none"]:
-        from metrics.registry import parse_metric
+        from metrics.names import parse_metric
 
         try:
             for name in FLAGS.metrics:

@@ -1,38 +1,15 @@
-"""Metrics by name (`swd16k`, `msssim10k`, `swd<N>k` ...) and how to run them on a
-generator. FID, KID and IS join once the Inception network loader lands."""
-
-import dataclasses
-import re
+"""Metrics by name (`fid50k`, `kid50k`, `is50k`, `swd16k`, `msssim10k`, and any
+`<family><N>k`) and how to run them on a generator."""
 
 import numpy as np
 
+from metrics.frechet import fid_from_features
+from metrics.inception import InceptionNetwork, softmax
+from metrics.inception_score import inception_score
+from metrics.kid import kernel_inception_distance
 from metrics.ms_ssim import mean_ms_ssim
+from metrics.names import INCEPTION_KINDS
 from metrics.swd import SWDAccumulator
-
-_PATTERN = re.compile(r"^(swd|msssim)(\d+)k$")
-
-
-@dataclasses.dataclass(frozen=True)
-class MetricSpec:
-    """A metric family and its image (or pair) count."""
-
-    name: str
-    kind: str
-    count: int
-
-
-def parse_metric(name):
-    """`swd16k` -> MetricSpec("swd16k", "swd", 16384); raises ValueError otherwise.
-
-    `<N>k` means N * 1024 images, as ProGAN's `swd16k` (16,384 images).
-    """
-    match = _PATTERN.match(name)
-    if not match:
-        raise ValueError(
-            f"Unknown metric {name!r}: available are swd<N>k (e.g. swd16k) and "
-            "msssim<N>k (e.g. msssim10k); fid, kid and is are not available yet."
-        )
-    return MetricSpec(name, match.group(1), int(match.group(2)) * 1024)
 
 
 def generate_uint8(G, count, batch, seed=0, truncation_psi=1.0, labels=None):
@@ -50,7 +27,41 @@ def generate_uint8(G, count, batch, seed=0, truncation_psi=1.0, labels=None):
         yield np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def evaluate(spec, G, real_batches, batch=32, seed=0, truncation_psi=1.0, labels=None):
+def inception_features(network, batches, count):
+    """Features and logits of the first `count` images of an iterator of batches."""
+    features, logits, seen = [], [], 0
+    for images in batches:
+        f, z = network(images[: count - seen])
+        features.append(f)
+        logits.append(z)
+        seen += len(f)
+        if seen >= count:
+            break
+    return np.concatenate(features), np.concatenate(logits)
+
+
+def _evaluate_inception(spec, G, real_batches, batch, seed, psi, labels, network):
+    fakes = generate_uint8(G, spec.count, batch, seed, psi, labels)
+    fake_features, fake_logits = inception_features(network, fakes, spec.count)
+    if spec.kind == "is":
+        mean, std = inception_score(softmax(fake_logits))
+        return {"is_mean": mean, "is_std": std}
+    real_features, _ = inception_features(network, real_batches(), spec.count)
+    if spec.kind == "kid":
+        return {"kid": kernel_inception_distance(real_features, fake_features)}
+    return {"fid": fid_from_features(real_features, fake_features)}
+
+
+def evaluate(
+    spec,
+    G,
+    real_batches,
+    batch=32,
+    seed=0,
+    truncation_psi=1.0,
+    labels=None,
+    inception=None,
+):
     """Runs one metric.
 
     Args:
@@ -58,11 +69,18 @@ def evaluate(spec, G, real_batches, batch=32, seed=0, truncation_psi=1.0, labels
         G: a generator (Gs).
         real_batches: callable returning an iterator of uint8 real batches.
         labels: dataset labels to draw from for conditional G.
+        inception: an InceptionNetwork for fid/kid/is (default: loaded from
+            the cache or downloaded).
 
     Returns:
         `{result name: value}`.
     """
     resolution = G.resolution
+    if spec.kind in INCEPTION_KINDS:
+        network = inception if inception is not None else InceptionNetwork.load()
+        return _evaluate_inception(
+            spec, G, real_batches, batch, seed, truncation_psi, labels, network
+        )
     if spec.kind == "swd":
         swd = SWDAccumulator(resolution, image_channels(G), seed=seed)
         for images in real_batches():

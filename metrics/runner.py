@@ -8,7 +8,9 @@ import time
 import numpy as np
 
 from datasets.reader import describe, make_dataset
-from metrics.registry import evaluate, parse_metric
+from metrics.inception import InceptionNetwork
+from metrics.names import INCEPTION_KINDS, parse_metric
+from metrics.registry import evaluate
 from msg_stylegan_tf2.training.snapshot import load_generator
 
 
@@ -45,6 +47,7 @@ def evaluate_and_record(
     batch=32,
     seed=0,
     log=print,
+    inception=None,
 ):
     """Evaluates specs on G, appends `<run_dir>/metric-<name>.jsonl`, logs a line.
 
@@ -54,7 +57,9 @@ def evaluate_and_record(
     results = {}
     for spec in specs:
         start = time.time()
-        values = evaluate(spec, G, batches, batch, seed, truncation_psi, labels)
+        values = evaluate(
+            spec, G, batches, batch, seed, truncation_psi, labels, inception
+        )
         seconds = time.time() - start
         results[spec.name] = values
         append_jsonl(
@@ -83,6 +88,7 @@ def run_metrics(
     batch=32,
     seed=0,
     log=print,
+    inception=None,
 ):
     """Evaluates metrics on the Gs of a run directory or checkpoint.
 
@@ -92,12 +98,17 @@ def run_metrics(
         dataset: TFRecord directory of the reals (default: the run's).
         num_images: overrides each metric's image (or pair) count.
         mirror_augment: mirror half the reals (default: as in training).
+        inception: path of the Inception graph (.pb/.tgz) for fid/kid/is
+            (default: the cached copy, else a download).
 
     Returns:
         `{metric name: {result name: value}}`; each is also appended to
         `<run>/metric-<name>.jsonl`.
     """
     specs = [parse_metric(name) for name in metric_names]
+    network_inception = None
+    if any(spec.kind in INCEPTION_KINDS for spec in specs):
+        network_inception = InceptionNetwork.load(inception)
     G, config, checkpoint = load_generator(network)
     run_dir = pathlib.Path(checkpoint).parent.parent
     mirror = config.mirror_augment if mirror_augment is None else mirror_augment
@@ -115,4 +126,5 @@ def run_metrics(
         batch,
         seed,
         log,
+        network_inception,
     )

@@ -9,7 +9,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from metrics.registry import parse_metric
+from metrics.names import parse_metric
 from metrics.runner import run_metrics
 from msg_stylegan_tf2.training import cli
 
@@ -65,8 +65,8 @@ def run_dir(tmp_path_factory):
 def test_parse_metric_names():
     assert parse_metric("swd16k").count == 16384
     assert parse_metric("msssim10k").kind == "msssim"
-    with pytest.raises(ValueError, match="Unknown metric 'fid50k'"):
-        parse_metric("fid50k")
+    with pytest.raises(ValueError, match="Unknown metric 'lpips50k'"):
+        parse_metric("lpips50k")
 
 
 def test_run_metrics_records_results(run_dir):
@@ -85,7 +85,12 @@ def test_run_metrics_records_results(run_dir):
 
 def test_cli_rejects_unknown_metrics_before_starting_tensorflow(tmp_path):
     result = subprocess.run(
-        [sys.executable, "run_metrics.py", f"--network={tmp_path}", "--metrics=fid50k"],
+        [
+            sys.executable,
+            "run_metrics.py",
+            f"--network={tmp_path}",
+            "--metrics=lpips50k",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -93,3 +98,22 @@ def test_cli_rejects_unknown_metrics_before_starting_tensorflow(tmp_path):
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("run_metrics.py: error: --metrics: Unknown metric")
+
+
+def test_fid_kid_is_with_an_inception_graph_file(run_dir, tmp_path):
+    from test_inception import small_graph_def
+
+    graph = tmp_path / "inception.pb"
+    graph.write_bytes(small_graph_def().SerializeToString())
+    results = run_metrics(
+        run_dir,
+        ["fid1k", "kid1k", "is1k"],
+        num_images=24,
+        batch=8,
+        inception=str(graph),
+        log=lambda line: None,
+    )
+    assert results["fid1k"]["fid"] > 0
+    assert np.isfinite(results["kid1k"]["kid"])
+    assert 1 <= results["is1k"]["is_mean"] <= 5
+    assert parse_metric("fid50k").count == 50000

@@ -202,7 +202,7 @@ def test_resume_is_exact(tmp_path, image_folder, stop_signal):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--metrics=fid50k"], "--metrics: Unknown metric 'fid50k'"),
+        (["--metrics=lpips50k"], "--metrics: Unknown metric 'lpips50k'"),
         (["--arch=msg_progan"], "--arch=msg_progan but --preset=demo_32"),
         (["--data_percentage=0"], "--data_percentage must be in"),
         (["--resume=/nonexistent/run"], "--resume: /nonexistent/run is neither"),

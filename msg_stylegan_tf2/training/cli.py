@@ -69,6 +69,7 @@ def build_config(options):
         jit=options["jit"],
         max_images=options.get("max_images"),
         metrics=tuple(m for m in options.get("metrics", ["none"]) if m != "none"),
+        inception=options.get("inception"),
         data_percentage=options.get("data_percentage"),
         **{name: _training_option(options, preset, name) for name in DEFAULTS},
     )

@@ -41,6 +41,7 @@ class TrainingConfig:
     max_images: int | None = None
     data_percentage: float | None = None
     metrics: tuple = ()
+    inception: str | None = None
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

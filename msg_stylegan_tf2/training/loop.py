@@ -184,6 +184,7 @@ class Trainer:
         self.grid_columns = int(math.ceil(math.sqrt(config.grid_images)))
         self.writer = tf.summary.create_file_writer(str(run_dir))
         self.stats = default_collector()
+        self.inception = None
 
     def resume(self, path=None):
         """Restores the latest (or a given) checkpoint; returns its path."""
@@ -216,10 +217,14 @@ class Trainer:
 
     def run_metrics(self, checkpoint, cur_nimg):
         """Evaluates `config.metrics` on Gs; logs to TensorBoard and jsonl."""
-        from metrics.registry import parse_metric
+        from metrics.inception import InceptionNetwork
+        from metrics.names import INCEPTION_KINDS, parse_metric
         from metrics.runner import evaluate_and_record, real_batches
 
         specs = [parse_metric(name) for name in self.config.metrics]
+        needs_inception = any(spec.kind in INCEPTION_KINDS for spec in specs)
+        if needs_inception and self.inception is None:
+            self.inception = InceptionNetwork.load(self.config.inception)
         batches, info = real_batches(
             self.config.dataset, self.config.batch, self.config.mirror_augment
         )
@@ -232,6 +237,7 @@ class Trainer:
             checkpoint,
             batch=self.config.batch,
             log=self.log,
+            inception=self.inception,
         )
         with self.writer.as_default(step=cur_nimg // 1000):
             for metric, values in results.items():
