@@ -136,6 +136,9 @@ class InceptionNetwork:
     """
 
     def __init__(self, graph_def):
+        # Identifies the network in cached real-image statistics.
+        serialized = graph_def.SerializeToString(deterministic=True)
+        self.identity = hashlib.sha256(serialized).hexdigest()[:16]
         matmul = next(n for n in graph_def.node if n.name == LOGITS_MATMUL)
         weight_name = matmul.input[1] + ":0"
 

@@ -1,6 +1,7 @@
 """Running metrics on a trained generator and recording `metric-<name>.jsonl`."""
 
 import dataclasses
+import hashlib
 import json
 import pathlib
 import time
@@ -8,7 +9,7 @@ import time
 import numpy as np
 
 from datasets.reader import describe, make_dataset
-from metrics.inception import InceptionNetwork
+from metrics.inception import InceptionNetwork, default_cache_dir
 from metrics.names import INCEPTION_KINDS, parse_metric
 from metrics.registry import evaluate
 from msg_stylegan_tf2.training.snapshot import load_generator
@@ -30,6 +31,14 @@ def real_batches(tfrecord_dir, batch, mirror_augment=False, seed=0):
     return batches, info
 
 
+def dataset_key(info, mirror_augment, seed):
+    """Identity of a set of reals: file, size, modification time and options."""
+    stat = pathlib.Path(info.top_file).stat()
+    text = f"{info.top_file}:{stat.st_size}:{stat.st_mtime_ns}:{mirror_augment}:{seed}"
+    name = pathlib.Path(info.path).name
+    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
 def append_jsonl(path, record):
     """Appends one JSON line (the file is created if needed)."""
     with open(path, "a") as f:
@@ -48,6 +57,8 @@ def evaluate_and_record(
     seed=0,
     log=print,
     inception=None,
+    stats_dir=None,
+    key=None,
 ):
     """Evaluates specs on G, appends `<run_dir>/metric-<name>.jsonl`, logs a line.
 
@@ -58,7 +69,16 @@ def evaluate_and_record(
     for spec in specs:
         start = time.time()
         values = evaluate(
-            spec, G, batches, batch, seed, truncation_psi, labels, inception
+            spec,
+            G,
+            batches,
+            batch,
+            seed,
+            truncation_psi,
+            labels,
+            inception,
+            stats_dir,
+            key,
         )
         seconds = time.time() - start
         results[spec.name] = values
@@ -127,4 +147,6 @@ def run_metrics(
         seed,
         log,
         network_inception,
+        default_cache_dir() / "stats",
+        dataset_key(info, mirror, seed),
     )

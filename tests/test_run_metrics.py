@@ -117,3 +117,19 @@ def test_fid_kid_is_with_an_inception_graph_file(run_dir, tmp_path):
     assert np.isfinite(results["kid1k"]["kid"])
     assert 1 <= results["is1k"]["is_mean"] <= 5
     assert parse_metric("fid50k").count == 50000
+
+
+def test_fid_real_statistics_are_cached(run_dir, tmp_path, monkeypatch):
+    from test_inception import small_graph_def
+
+    monkeypatch.setenv("MSG_STYLEGAN_CACHE", str(tmp_path / "cache"))
+    graph = tmp_path / "inception.pb"
+    graph.write_bytes(small_graph_def().SerializeToString())
+    kwargs = dict(num_images=16, batch=8, inception=str(graph), log=lambda line: None)
+    first = run_metrics(run_dir, ["fid1k"], **kwargs)
+    (stats,) = (tmp_path / "cache" / "stats").glob("*.npz")
+    assert stats.name.endswith("-16.npz")
+    second = run_metrics(run_dir, ["fid1k"], **kwargs)
+    assert second == first
+    with np.load(stats) as cached:
+        assert cached["mu"].shape == (6,) and cached["sigma"].shape == (6, 6)
