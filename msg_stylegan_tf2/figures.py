@@ -1,0 +1,123 @@
+"""Figures from a generator: samples by seed, multi-scale sheets, latent
+interpolations, style mixing (paper Fig. 9) and truncation sweeps.
+
+Every function returns uint8 arrays `[H, W, C]` (or a list of frames); the
+generator is a `Generator` or `ProGANGenerator`. Noise inputs use the stored
+noise, so a figure is a function of its seeds; `truncation_psi=None` is none.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from dnnlib.image_io import image_grid, to_uint8
+
+
+def latents_for_seeds(seeds, latent_size):
+    """One standard-normal latent per seed: `[len(seeds), latent_size]`."""
+    return np.stack(
+        [np.random.RandomState(s).randn(latent_size) for s in seeds]
+    ).astype(np.float32)
+
+
+def _pyramid(G, latents, truncation_psi):
+    # truncation_psi None means no truncation (psi 1).
+    psi = 1.0 if truncation_psi is None else truncation_psi
+    images = G(latents, truncation_psi=psi, randomize_noise=False)
+    return [np.asarray(tf.cast(x, tf.float32)) for x in images]
+
+
+def upscale(images, side):
+    """Nearest-neighbour upscaling of `[N, r, r, C]` to `[N, side, side, C]`."""
+    factor = side // images.shape[1]
+    return np.repeat(np.repeat(images, factor, axis=1), factor, axis=2)
+
+
+def samples(G, seeds, truncation_psi=None):
+    """Top-resolution samples, uint8 `[len(seeds), R, R, C]`."""
+    latents = latents_for_seeds(seeds, G.latent_size)
+    return to_uint8(_pyramid(G, latents, truncation_psi)[-1])
+
+
+def multiscale_sheet(G, seeds, truncation_psi=None):
+    """One row per seed, every resolution side by side (4x4 first), each
+    upscaled to the full resolution: uint8 `[len(seeds) * R, levels * R, C]`."""
+    pyramid = _pyramid(G, latents_for_seeds(seeds, G.latent_size), truncation_psi)
+    side = pyramid[-1].shape[1]
+    levels = [to_uint8(upscale(level, side)) for level in pyramid]
+    rows = [
+        np.concatenate([level[i] for level in levels], axis=1)
+        for i in range(len(seeds))
+    ]
+    return np.concatenate(rows, axis=0)
+
+
+def slerp(a, b, t):
+    """Spherical interpolation between latents `a` and `b` (`[D]`)."""
+    cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-6:
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def interpolation_frames(G, seeds, steps=16, truncation_psi=None):
+    """Frames of a loop through the seeds' latents (slerp), every resolution in
+    each frame side by side: list of uint8 `[R, levels * R, C]`."""
+    keys = latents_for_seeds(list(seeds) + [seeds[0]], G.latent_size)
+    latents = np.stack(
+        [
+            slerp(keys[i], keys[i + 1], t / steps)
+            for i in range(len(seeds))
+            for t in range(steps)
+        ]
+    ).astype(np.float32)
+    frames = []
+    for start in range(0, len(latents), 16):
+        pyramid = _pyramid(G, latents[start : start + 16], truncation_psi)
+        side = pyramid[-1].shape[1]
+        levels = [to_uint8(upscale(level, side)) for level in pyramid]
+        frames += [
+            np.concatenate([lv[i] for lv in levels], axis=1)
+            for i in range(len(levels[0]))
+        ]
+    return frames
+
+
+def style_mixing(G, row_seeds, col_seeds, mix_layers, truncation_psi=None):
+    """Paper Fig. 9: each cell takes the styles `mix_layers` from its column's
+    seed and the rest from its row's seed. Row 0 shows the column sources and
+    column 0 the row sources. Returns a uint8 grid `[(rows+1) R, (cols+1) R, C]`.
+
+    Args:
+        G: a `Generator` (styles exist only in MSG-StyleGAN).
+        mix_layers: indices of synthesis layers (e.g. range(0, 4) = coarse).
+    """
+    if not hasattr(G, "truncate"):
+        raise ValueError("Style mixing needs an MSG-StyleGAN generator (with styles).")
+    z = latents_for_seeds(list(row_seeds) + list(col_seeds), G.latent_size)
+    w = G.mapping(z)
+    if truncation_psi is not None:
+        w = G.truncate(w, truncation_psi, G.truncation_cutoff or G.num_layers)
+    w = np.asarray(w)
+    rows, cols = w[: len(row_seeds)], w[len(row_seeds) :]
+
+    def synth(dlatents):
+        images = G.synthesis(dlatents.astype(np.float32), randomize_noise=False)[-1]
+        return to_uint8(np.asarray(tf.cast(images, tf.float32)))
+
+    row_images, col_images = synth(rows), synth(cols)
+    side, channels = row_images.shape[1], row_images.shape[3]
+    cells = [np.full([side, side, channels], 255, np.uint8), *col_images]
+    for r, row_w in enumerate(rows):
+        mixed = np.repeat(row_w[np.newaxis], len(cols), axis=0)
+        mixed[:, list(mix_layers)] = cols[:, list(mix_layers)]
+        cells += [row_images[r], *synth(mixed)]
+    return image_grid(np.stack(cells), len(col_seeds) + 1)
+
+
+def truncation_sweep(G, seeds, psis=(1.0, 0.85, 0.7, 0.5, 0.3, 0.0)):
+    """One row per seed, one column per truncation psi: uint8 grid."""
+    latents = latents_for_seeds(seeds, G.latent_size)
+    columns = [to_uint8(_pyramid(G, latents, psi)[-1]) for psi in psis]
+    cells = [columns[c][r] for r in range(len(seeds)) for c in range(len(psis))]
+    return image_grid(np.stack(cells), len(psis))
