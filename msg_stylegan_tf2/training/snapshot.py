@@ -164,3 +164,42 @@ def load_generator(path, which="Gs"):
     status = view.restore(checkpoint).expect_partial()
     status.assert_existing_objects_matched()
     return generator, config, checkpoint
+
+
+def write_network_run(G, D, Gs, out_dir, note=""):
+    """Writes networks as a run directory that generate.py, run_metrics.py and
+    export.py read: `training_options.json` and `checkpoints/ckpt-0` (G, D, Gs).
+
+    Raises:
+        ValueError: when `out_dir` exists.
+    """
+    from msg_stylegan_tf2.training.config import TrainingConfig
+
+    out_dir = pathlib.Path(out_dir)
+    if out_dir.exists():
+        raise ValueError(
+            f"{out_dir} already exists; delete it or choose another --out."
+        )
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        g_kwargs = {k: v for k, v in G.get_config().items() if k != "name"}
+        d_kwargs = {k: v for k, v in D.get_config().items() if k != "name"}
+        config = TrainingConfig(
+            dataset="",
+            preset=f"imported{': ' + note if note else ''}",
+            arch="msg_stylegan",
+            G_kwargs=g_kwargs,
+            D_kwargs=d_kwargs,
+        )
+        config.save(tmp)
+        checkpoint = tf.train.Checkpoint(
+            G=network_variables(G), D=network_variables(D), Gs=network_variables(Gs)
+        )
+        manager = tf.train.CheckpointManager(checkpoint, str(tmp / "checkpoints"), 1)
+        manager.save(checkpoint_number=0)
+        tmp.rename(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir

@@ -1,0 +1,135 @@
+"""Official network pickles: hostile pickles are refused and run nothing; the
+official snapshot reproduces the official outputs."""
+
+import builtins
+import functools
+import os
+import pathlib
+import pickle
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from msg_stylegan_tf2 import legacy
+
+DATA = pathlib.Path(__file__).parent / "data" / "official"
+
+
+class Payload:
+    """Pickles as a call of `func(*args)`."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+@pytest.fixture()
+def official_modules(monkeypatch):
+    # Importable stand-ins so that pickle.dumps writes the official global names.
+    network = types.ModuleType("dnnlib.tflib.network")
+
+    class Network:
+        def __init__(self, state):
+            self.state = state
+
+        def __getstate__(self):
+            return self.state
+
+    Network.__module__ = "dnnlib.tflib.network"
+    Network.__qualname__ = "Network"
+    network.Network = Network
+    tflib = types.ModuleType("dnnlib.tflib")
+    tflib.network = network
+    monkeypatch.setitem(sys.modules, "dnnlib.tflib", tflib)
+    monkeypatch.setitem(sys.modules, "dnnlib.tflib.network", network)
+    return Network
+
+
+def state(name, variables=(), components=None, **static_kwargs):
+    return {
+        "version": 3,
+        "name": name,
+        "static_kwargs": static_kwargs,
+        "components": components or {},
+        "build_module_src": "import os\nos.system('touch SHOULD_NOT_EXIST')\n",
+        "build_func_name": "training.networks_stylegan.D_basic",
+        "variables": list(variables),
+    }
+
+
+def hostile_pickles(marker, Network):
+    command = f"touch {marker}"
+    payloads = {
+        "os.system": Payload(os.system, command),
+        "subprocess.call": Payload(subprocess.call, ["touch", str(marker)]),
+        "subprocess.Popen": Payload(subprocess.Popen, ["touch", str(marker)]),
+        "eval": Payload(builtins.eval, f"__import__('os').system({command!r})"),
+        "exec": Payload(builtins.exec, f"import os; os.system({command!r})"),
+        "getattr chain": Payload(
+            builtins.getattr, Payload(builtins.__import__, "os"), "system"
+        ),
+        "__import__": Payload(builtins.__import__, "os"),
+        "functools.partial": Payload(functools.partial, os.system, command),
+        "pathlib write": Payload(pathlib.Path(marker).touch),
+    }
+    out = {name: pickle.dumps(p) for name, p in payloads.items()}
+    # Hidden inside an otherwise well-formed (G, D, Gs).
+    evil = Payload(os.system, command)
+    good = Network(state("D"))
+    out["in components"] = pickle.dumps(
+        (Network(state("G", components={"synthesis": evil})), good, good)
+    )
+    out["in variables"] = pickle.dumps(
+        (Network(state("G", variables=[("weight", evil)])), good, good)
+    )
+    out["in static_kwargs"] = pickle.dumps(
+        (Network(state("G", resolution=evil)), good, good)
+    )
+    # A global from an unexpected module, and forged names next to allowed ones.
+    out["posix.system"] = pickle.dumps(Payload(os.system, command), protocol=0)
+    forged = pickle.dumps(good).replace(b"Network", b"Networx")
+    out["forged class name"] = forged
+    out["numpy.load"] = pickle.dumps(Payload(np.load, str(marker)))
+    out["_codecs with a strange codec"] = (
+        b"\x80\x02c_codecs\nencode\nq\x00X\x01\x00\x00\x00aX\x05\x00\x00\x00rot13\x86R."
+    )
+    return out
+
+
+def test_hostile_pickles_are_refused_and_run_nothing(tmp_path, official_modules):
+    marker = tmp_path / "MARKER"
+    pickles = hostile_pickles(marker, official_modules)
+    assert len(pickles) >= 10
+    for name, data in pickles.items():
+        path = tmp_path / f"{name}.pkl"
+        path.write_bytes(data)
+        with pytest.raises(legacy.RefusedPickleError, match="Refused"):
+            legacy.load_network_pkl(path)
+        assert not marker.exists(), name
+    assert not pathlib.Path("SHOULD_NOT_EXIST").exists()
+
+
+def test_a_well_formed_pickle_never_runs_its_build_source(tmp_path, official_modules):
+    Network = official_modules
+    d = Network(state("D", resolution=8, num_channels=3, fmap_max=16, fmap_base=64))
+    states = legacy.load_pickle_states(pickle.dumps((d, d, d)))
+    assert states[0]["build_module_src"].startswith("import os")
+    assert not pathlib.Path("SHOULD_NOT_EXIST").exists()
+    bad = Network(state("D", resolution=8, wavelets=True))
+    with pytest.raises(ValueError, match=r"does not know: \['wavelets'\]"):
+        legacy.build_from_state(legacy.load_pickle_states(pickle.dumps((bad, d, d)))[0])
+
+
+def test_corrupt_and_wrong_pickles_get_a_clear_error(tmp_path):
+    path = tmp_path / "cut.pkl"
+    path.write_bytes(pickle.dumps((1, 2, 3))[:-3])
+    with pytest.raises(ValueError, match="Not a readable network pickle"):
+        legacy.load_network_pkl(path)
+    path.write_bytes(pickle.dumps((1, 2, 3)))
+    with pytest.raises(ValueError, match=r"Expected a pickle of \(G, D, Gs\)"):
+        legacy.load_network_pkl(path)
