@@ -3,10 +3,10 @@
 `network-snapshot-*.pkl` holds `(G, D, Gs)`, each a tflib `Network` whose state
 carries its kwargs, components, variables and the Python source of its build
 module. The official loader executes that source. Here a restricted unpickler
-admits only what the format needs (numpy arrays and dtypes under numpy 1.x and
-2.x paths, dnnlib's EasyDict, the Network state) and refuses every other global;
-the source is never executed. Networks are rebuilt from their kwargs and the
-variables assigned by official name.
+admits only what the format needs (numpy arrays and dtypes under the numpy 1.x
+and 2.x paths of pickle protocols 2 to 5, dnnlib's EasyDict, the Network state)
+and refuses every other global; the source is never executed. Networks are
+rebuilt from their kwargs and the variables assigned by official name.
 """
 
 import collections
@@ -44,20 +44,24 @@ def _latin1_encode(text, encoding="latin1"):
     return text.encode("latin1")
 
 
-def _numpy_reconstruct():
+def _numpy_functions():
     try:
         from numpy._core.multiarray import _reconstruct, scalar
+        from numpy._core.numeric import _frombuffer
     except ImportError:  # numpy 1.x
         from numpy.core.multiarray import _reconstruct, scalar
-    return _reconstruct, scalar
+        from numpy.core.numeric import _frombuffer
+    return _reconstruct, scalar, _frombuffer
 
 
-_RECONSTRUCT, _SCALAR = _numpy_reconstruct()
+_RECONSTRUCT, _SCALAR, _FROMBUFFER = _numpy_functions()
 ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy.core.multiarray", "scalar"): _SCALAR,
     ("numpy._core.multiarray", "scalar"): _SCALAR,
+    ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
+    ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _latin1_encode,

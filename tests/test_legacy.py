@@ -133,3 +133,42 @@ def test_corrupt_and_wrong_pickles_get_a_clear_error(tmp_path):
     path.write_bytes(pickle.dumps((1, 2, 3)))
     with pytest.raises(ValueError, match=r"Expected a pickle of \(G, D, Gs\)"):
         legacy.load_network_pkl(path)
+
+
+def nhwc(array):
+    return np.transpose(array, [0, 2, 3, 1])
+
+
+def test_the_official_pickle_reproduces_the_official_outputs():
+    networks = legacy.load_network_pkl(DATA / "network-snapshot-unfused.pkl")
+    expected = np.load(DATA / "network-snapshot-unfused-expected.npz")
+    inputs = np.load(DATA / "unfused.npz")
+    G, D, Gs = networks["G"], networks["D"], networks["Gs"]
+    latents = inputs["latents"]
+    trunc = Gs(latents, truncation_psi=0.7, truncation_cutoff=8, randomize_noise=False)
+    plain = G(latents, truncation_psi=1.0, randomize_noise=False)
+    for level, side in enumerate((4, 8, 16)):
+        np.testing.assert_allclose(
+            trunc[level], nhwc(expected[f"gs_trunc_{side}"]), atol=1e-4
+        )
+        np.testing.assert_allclose(
+            plain[level], nhwc(expected[f"g_notrunc_{side}"]), atol=1e-4
+        )
+    images = [nhwc(inputs[f"d_images_{side}"]) for side in (4, 8, 16)]
+    np.testing.assert_allclose(D(images), expected["d_scores"], atol=1e-4)
+    assert not np.allclose(trunc[-1], G(latents, randomize_noise=False)[-1], atol=1e-3)
+
+
+def test_convert_writes_a_run_directory_generate_can_use(tmp_path):
+    from msg_stylegan_tf2.training.snapshot import load_generator, write_network_run
+
+    networks = legacy.load_network_pkl(DATA / "network-snapshot-unfused.pkl")
+    run = write_network_run(
+        networks["G"], networks["D"], networks["Gs"], tmp_path / "r"
+    )
+    Gs, config, checkpoint = load_generator(run)
+    z = np.random.RandomState(0).randn(2, 32).astype(np.float32)
+    np.testing.assert_array_equal(
+        Gs(z, randomize_noise=False)[-1], networks["Gs"](z, randomize_noise=False)[-1]
+    )
+    assert config.G_kwargs["resolution"] == 16 and checkpoint.endswith("ckpt-0")
