@@ -14,7 +14,9 @@ import sys
 
 from absl import app, flags
 
-flags.DEFINE_string("network", None, "Run directory or <run>/checkpoints/ckpt-N.")
+flags.DEFINE_string(
+    "network", None, "Run directory, <run>/checkpoints/ckpt-N or official .pkl."
+)
 flags.DEFINE_string("out", None, "Output SavedModel directory (must not exist).")
 flags.DEFINE_enum("which", "Gs", ["Gs", "G"], "Moving average (Gs) or raw G.")
 flags.DEFINE_boolean("tflite", False, "Also write <out>.tflite where the ops allow.")
@@ -42,7 +44,8 @@ def main(argv):
 
     try:
         G, config, checkpoint = load_generator(FLAGS.network, FLAGS.which)
-        out = export_saved_model(G, FLAGS.out, config.G_kwargs.get("label_size", 0))
+        label_size = G.get_config().get("label_size", 0)
+        out = export_saved_model(G, FLAGS.out, label_size)
     except (ValueError, OSError) as e:
         return fail(str(e))
     print(f"Wrote {out} from {checkpoint} ({FLAGS.which}).")

@@ -17,7 +17,9 @@ import sys
 from absl import app, flags
 
 KINDS = ("seeds", "sheet", "interp", "mixing", "truncation")
-flags.DEFINE_string("network", None, "Run directory or <run>/checkpoints/ckpt-N.")
+flags.DEFINE_string(
+    "network", None, "Run directory, <run>/checkpoints/ckpt-N or official .pkl."
+)
 flags.DEFINE_enum("kind", "seeds", list(KINDS), "Which figure.")
 flags.DEFINE_string("seeds", "0-7", "Seeds: '0-7' or '1,5,9' (rows for mixing).")
 flags.DEFINE_string("cols", "10-14", "Column seeds for --kind=mixing.")

@@ -15,7 +15,9 @@ import sys
 
 from absl import app, flags
 
-flags.DEFINE_string("network", None, "Run directory or <run>/checkpoints/ckpt-N.")
+flags.DEFINE_string(
+    "network", None, "Run directory, <run>/checkpoints/ckpt-N or official .pkl."
+)
 flags.DEFINE_list(
     "metrics", ["swd16k", "msssim10k"], "fid<N>k, kid<N>k, is<N>k, swd<N>k, msssim<N>k."
 )

@@ -130,8 +130,14 @@ def run_metrics(
     if any(spec.kind in INCEPTION_KINDS for spec in specs):
         network_inception = InceptionNetwork.load(inception)
     G, config, checkpoint = load_generator(network)
-    run_dir = pathlib.Path(checkpoint).parent.parent
-    mirror = config.mirror_augment if mirror_augment is None else mirror_augment
+    if config is None:  # An official pickle: results go beside it.
+        if dataset is None:
+            raise ValueError("--dataset is required with a network pickle.")
+        run_dir = pathlib.Path(checkpoint).parent
+        mirror = bool(mirror_augment)
+    else:
+        run_dir = pathlib.Path(checkpoint).parent.parent
+        mirror = config.mirror_augment if mirror_augment is None else mirror_augment
     batches, info = real_batches(dataset or config.dataset, batch, mirror, seed)
     if num_images is not None:
         specs = [dataclasses.replace(spec, count=num_images) for spec in specs]

@@ -139,16 +139,21 @@ def load_generator(path, which="Gs"):
     """Builds a generator from a run directory or checkpoint and restores it.
 
     Args:
-        path: a run directory (latest checkpoint) or `<run>/checkpoints/ckpt-N`.
+        path: a run directory (latest checkpoint), `<run>/checkpoints/ckpt-N`,
+            or an official network pickle (`.pkl`, read safely).
         which: "Gs" (the moving average) or "G".
 
     Returns:
-        `(generator, config, checkpoint_path)`.
+        `(generator, config, checkpoint_path)`; config is None for a pickle.
     """
     from msg_stylegan_tf2.networks import GENERATORS
     from msg_stylegan_tf2.training.config import TrainingConfig
 
     path = pathlib.Path(path)
+    if path.suffix == ".pkl":
+        from msg_stylegan_tf2.legacy import load_network_pkl
+
+        return load_network_pkl(path)[which], None, str(path)
     run_dir = path if path.is_dir() else path.parent.parent
     config = TrainingConfig.load(run_dir)
     checkpoint = (
