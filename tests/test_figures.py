@@ -8,6 +8,12 @@ from msg_stylegan_tf2 import figures
 from msg_stylegan_tf2.networks import build_networks
 
 
+def assert_images_equal(a, b):
+    # Different batch sizes may round a pixel differently (oneDNN blocking).
+    difference = np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16))
+    assert difference.max() <= 1 and difference.mean() < 0.05
+
+
 @pytest.fixture(scope="module")
 def G():
     G, _ = build_networks("tiny")
@@ -19,7 +25,7 @@ def test_samples_depend_only_on_the_seeds(G):
     a = figures.samples(G, [3, 4])
     b = figures.samples(G, [4])
     assert a.shape == (2, 16, 16, 3) and a.dtype == np.uint8
-    np.testing.assert_array_equal(a[1], b[0])
+    assert_images_equal(a[1], b[0])
 
 
 def test_multiscale_sheet_rows_hold_every_level(G):
@@ -28,35 +34,35 @@ def test_multiscale_sheet_rows_hold_every_level(G):
     latents = figures.latents_for_seeds([0], 16)
     pyramid = G(latents, truncation_psi=1.0, randomize_noise=False)
     top = figures.to_uint8(np.asarray(pyramid[-1]))[0]
-    np.testing.assert_array_equal(sheet[:16, 32:], top)
+    assert_images_equal(sheet[:16, 32:], top)
     four = figures.to_uint8(np.asarray(pyramid[0]))[0]
-    np.testing.assert_array_equal(sheet[:16, :16][::4, ::4], four)
+    assert_images_equal(sheet[:16, :16][::4, ::4], four)
 
 
 def test_interpolation_starts_at_each_seed_and_loops(G):
     frames = figures.interpolation_frames(G, [0, 1], steps=3)
     assert len(frames) == 6 and frames[0].shape == (16, 48, 3)
     sheet = figures.multiscale_sheet(G, [0, 1])
-    np.testing.assert_array_equal(frames[0], sheet[:16])
-    np.testing.assert_array_equal(frames[3], sheet[16:])
+    assert_images_equal(frames[0], sheet[:16])
+    assert_images_equal(frames[3], sheet[16:])
 
 
 def test_style_mixing_takes_the_chosen_layers_from_the_columns(G):
     grid = figures.style_mixing(G, [0, 1], [5, 6, 7], mix_layers=range(G.num_layers))
     assert grid.shape == (3 * 16, 4 * 16, 3)
     # Mixing every layer reproduces the column image in every row.
-    np.testing.assert_array_equal(grid[16:32, 16:32], grid[:16, 16:32])
-    np.testing.assert_array_equal(grid[32:48, 48:64], grid[:16, 48:64])
+    assert_images_equal(grid[16:32, 16:32], grid[:16, 16:32])
+    assert_images_equal(grid[32:48, 48:64], grid[:16, 48:64])
     none = figures.style_mixing(G, [0], [5], mix_layers=[])
-    np.testing.assert_array_equal(none[16:32, 16:32], none[16:32, :16])
+    assert_images_equal(none[16:32, 16:32], none[16:32, :16])
 
 
 def test_truncation_sweep_columns(G):
     grid = figures.truncation_sweep(G, [0, 1], psis=(1.0, 0.0))
     assert grid.shape == (32, 32, 3)
-    np.testing.assert_array_equal(grid[:16, :16], figures.samples(G, [0])[0])
+    assert_images_equal(grid[:16, :16], figures.samples(G, [0])[0])
     # psi 0 maps every latent to the average: all rows equal.
-    np.testing.assert_array_equal(grid[:16, 16:], grid[16:, 16:])
+    assert_images_equal(grid[:16, 16:], grid[16:, 16:])
 
 
 def test_style_mixing_needs_styles():
