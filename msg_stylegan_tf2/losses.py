@@ -7,6 +7,8 @@ by 2x2 pooling itself, so that R1 differentiates through the pooling exactly
 as the official `D_logistic_simplegp` does.
 """
 
+import abc
+
 import tensorflow as tf
 
 from msg_stylegan_tf2.pyramid import downsample_pyramid
@@ -54,7 +56,7 @@ def squared_norm_per_level(grads):
     return tf.add_n(per_level) / len(per_level)
 
 
-class Loss:
+class Loss(abc.ABC):
     """Base class: R1 (on reals) and R2 (on fakes) penalties for any loss.
 
     Subclasses define `d_value(real, fake)` and `g_value(real, fake)` on scores
@@ -121,11 +123,13 @@ class Loss:
     def d_extra(self, D, reals, fakes, labels, loss, mix_factors):
         return loss, {}
 
+    @abc.abstractmethod
     def d_value(self, real, fake):
-        raise NotImplementedError
+        """D's loss per image from real and fake scores `[N]`."""
 
+    @abc.abstractmethod
     def g_value(self, real, fake):
-        raise NotImplementedError
+        """G's loss per image (`real` is None unless `needs_real_scores_in_g`)."""
 
 
 class Logistic(Loss):
