@@ -124,6 +124,9 @@ class Trainer:
         state = build_state(config, self.strategy, self.info)
         self.G, self.D, self.Gs, self.g_opt, self.d_opt = state[:5]
         self.cur_nimg, self.step, self.loss_scales = state[5:]
+        # Progress lives in Python between steps (reading a variable would wait
+        # for the device); the variables are set just before each checkpoint.
+        self.nimg, self.step_count = 0, 0
         dataset = make_dataset(
             self.info,
             config.batch,
@@ -189,9 +192,8 @@ class Trainer:
     def resume(self, path=None):
         """Restores the latest (or a given) checkpoint; returns its path."""
         restored = self.checkpointer.restore(path)
-        self.log(
-            f"Resumed from {restored} at kimg {int(self.cur_nimg.numpy()) / 1000:.3f}."
-        )
+        self.nimg, self.step_count = int(self.cur_nimg.numpy()), int(self.step.numpy())
+        self.log(f"Resumed from {restored} at kimg {self.nimg / 1000:.3f}.")
         return restored
 
     def save_reals(self):
@@ -247,11 +249,11 @@ class Trainer:
 
     def _iteration(self):
         config = self.config
-        cur_nimg = int(self.cur_nimg.numpy())
+        cur_nimg = self.nimg
         lr = learning_rate(cur_nimg, config.lr, config.lrate_rampup_kimg)
         self.g_opt.learning_rate.assign(lr)
         self.d_opt.learning_rate.assign(lr)
-        step = tf.constant(int(self.step.numpy()), tf.int64)
+        step = tf.constant(self.step_count, tf.int64)
         terms = {}
         for repeat in range(config.D_repeats):
             batch = next(self.iterator)
@@ -261,8 +263,8 @@ class Trainer:
             cur_nimg, config.batch, config.G_smoothing_kimg, config.ema_rampup
         )
         self.steps.update_gs(tf.constant(beta, tf.float32))
-        self.cur_nimg.assign_add(config.batch)
-        self.step.assign_add(1)
+        self.nimg += config.batch
+        self.step_count += 1
         return terms, lr
 
     def _end_tick(self, tick, pending, tick_start_time, tick_start_nimg, start_time):
@@ -272,7 +274,7 @@ class Trainer:
                 self.stats.report(name, value.numpy())
         means = self.stats.means()
         self.stats.reset()
-        cur_nimg = int(self.cur_nimg.numpy())
+        cur_nimg = self.nimg
         for name, value in means.items():
             if not math.isfinite(value):
                 raise TrainingDiverged(
@@ -307,7 +309,7 @@ class Trainer:
         total_nimg = int(config.total_kimg * 1000)
         start_time = time.time()
         tick = 0
-        tick_start_nimg = int(self.cur_nimg.numpy())
+        tick_start_nimg = self.nimg
         tick_start_time = start_time
         pending, means = [], {}
         if not (self.run_dir / "reals.png").exists():
@@ -315,10 +317,10 @@ class Trainer:
         if tick_start_nimg == 0:
             self.save_fakes(0)
         with _StopFlag() as stop:
-            while int(self.cur_nimg.numpy()) < total_nimg and stop.raised is None:
+            while self.nimg < total_nimg and stop.raised is None:
                 terms, _ = self._iteration()
                 pending.append(terms)
-                cur_nimg = int(self.cur_nimg.numpy())
+                cur_nimg = self.nimg
                 done = cur_nimg >= total_nimg
                 if cur_nimg < tick_start_nimg + config.tick_kimg * 1000 and not done:
                     if stop.raised is None:
@@ -331,13 +333,15 @@ class Trainer:
                 if tick % config.image_snapshot_ticks == 0 or done:
                     self.save_fakes(cur_nimg // 1000)
                 if tick % config.network_snapshot_ticks == 0 or done or stop.raised:
+                    self.cur_nimg.assign(self.nimg)
+                    self.step.assign(self.step_count)
                     path = self.checkpointer.save(cur_nimg)
                     self.log(f"Saved checkpoint {path}")
                     if config.metrics and not stop.raised:
                         self.run_metrics(path, cur_nimg)
                 tick_start_nimg, tick_start_time = cur_nimg, time.time()
             if stop.raised:
-                kimg = int(self.cur_nimg.numpy()) / 1000
+                kimg = self.nimg / 1000
                 self.log(
                     f"{stop.raised}: stopped at kimg {kimg:.1f} with a checkpoint; "
                     f"continue with --resume={self.run_dir}"
