@@ -18,7 +18,7 @@ from absl import app, flags
 
 KINDS = ("seeds", "sheet", "interp", "mixing", "truncation")
 flags.DEFINE_string(
-    "network", None, "Run directory, <run>/checkpoints/ckpt-N or official .pkl."
+    "network", None, "Run directory, <run>/checkpoints/ckpt-N, SavedModel or .pkl."
 )
 flags.DEFINE_enum("kind", "seeds", list(KINDS), "Which figure.")
 flags.DEFINE_string("seeds", "0-7", "Seeds: '0-7' or '1,5,9' (rows for mixing).")
@@ -100,10 +100,14 @@ def main(argv):
     import_tensorflow()
     from dnnlib.image_io import image_grid, save_png
     from msg_stylegan_tf2 import figures
+    from msg_stylegan_tf2.export import SavedModelGenerator
     from msg_stylegan_tf2.training.snapshot import load_generator
 
     try:
-        G, _, checkpoint = load_generator(FLAGS.network)
+        if (pathlib.Path(FLAGS.network) / "saved_model.pb").is_file():
+            G, checkpoint = SavedModelGenerator(FLAGS.network), FLAGS.network
+        else:
+            G, _, checkpoint = load_generator(FLAGS.network)
         outdir = pathlib.Path(FLAGS.outdir)
         outdir.mkdir(parents=True, exist_ok=True)
         psi = FLAGS.truncation_psi

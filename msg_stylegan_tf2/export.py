@@ -79,3 +79,40 @@ def export_saved_model(G, out_dir, label_size=0):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+class SavedModelGenerator:
+    """A loaded SavedModel used like a generator by the figure tools.
+
+    Call: latents `[N, latent_size]`, labels or None, `truncation_psi` ->
+    list of float images, 4x4 first. Styles are not exposed (no style mixing).
+    """
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+        if not (self.path / "saved_model.pb").is_file():
+            raise ValueError(f"{self.path}: not a SavedModel directory.")
+        self._model = tf.saved_model.load(str(self.path))
+        self._serve = self._model.signatures["serving_default"]
+        inputs = self._serve.structured_input_signature[1]
+        self.latent_size = int(inputs["latents"].shape[1])
+        self.label_size = int(inputs["labels"].shape[1]) if "labels" in inputs else 0
+        keys = sorted(
+            k for k in self._serve.structured_outputs if k.startswith("images_")
+        )
+        self._keys = keys
+        self.resolution = int(keys[-1].split("_")[1])
+
+    def __call__(self, latents, labels=None, truncation_psi=None, **unused):
+        kwargs = {
+            "latents": tf.convert_to_tensor(latents, tf.float32),
+            "truncation_psi": tf.constant(
+                1.0 if truncation_psi is None else truncation_psi, tf.float32
+            ),
+        }
+        if self.label_size:
+            if labels is None:
+                raise ValueError(f"{self.path} needs labels [N, {self.label_size}].")
+            kwargs["labels"] = tf.convert_to_tensor(labels, tf.float32)
+        outputs = self._serve(**kwargs)
+        return [outputs[k] for k in self._keys]

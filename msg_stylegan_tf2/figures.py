@@ -93,7 +93,10 @@ def style_mixing(G, row_seeds, col_seeds, mix_layers, truncation_psi=None):
         mix_layers: indices of synthesis layers (e.g. range(0, 4) = coarse).
     """
     if not hasattr(G, "truncate"):
-        raise ValueError("Style mixing needs an MSG-StyleGAN generator (with styles).")
+        raise ValueError(
+            "Style mixing needs an MSG-StyleGAN generator with its styles (a run "
+            "directory, checkpoint or pickle; not MSG-ProGAN or a SavedModel)."
+        )
     z = latents_for_seeds(list(row_seeds) + list(col_seeds), G.latent_size)
     w = G.mapping(z)
     if truncation_psi is not None:

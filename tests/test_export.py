@@ -78,3 +78,22 @@ def test_export_refuses_an_existing_directory(tmp_path):
     with pytest.raises(ValueError, match="taken already exists"):
         export_saved_model(G, tmp_path / "taken")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_figures_from_a_saved_model_match_the_generator(tmp_path):
+    from msg_stylegan_tf2 import figures
+    from msg_stylegan_tf2.export import SavedModelGenerator
+
+    G, _ = build_networks("tiny")
+    path = export_saved_model(G, tmp_path / "model")
+    loaded = SavedModelGenerator(path)
+    assert (loaded.latent_size, loaded.resolution, loaded.label_size) == (16, 16, 0)
+    ours, theirs = (
+        figures.multiscale_sheet(G, [1, 2]),
+        figures.multiscale_sheet(loaded, [1, 2]),
+    )
+    assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="not a SavedModel directory"):
+        SavedModelGenerator(tmp_path)
+    with pytest.raises(ValueError, match="needs an MSG-StyleGAN generator"):
+        figures.style_mixing(loaded, [0], [1], [0])
