@@ -10,7 +10,6 @@ Examples:
     python generate.py --network=RUN --kind=truncation --seeds=0-4 --psis=1,0.7,0.5,0
 """
 
-import os
 import pathlib
 import sys
 
@@ -59,30 +58,6 @@ def fail(message):
     return 1
 
 
-def save_video(frames, path, fps=24):
-    """GIF with Pillow, or MP4 with imageio-ffmpeg; written atomically."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
-    if path.suffix == ".mp4":
-        try:
-            import imageio.v2 as imageio
-        except ImportError as e:
-            raise ValueError(
-                "MP4 needs: python -m pip install imageio imageio-ffmpeg"
-            ) from e
-        imageio.mimwrite(tmp, frames, fps=fps)
-    else:
-        import PIL.Image
-
-        images = [
-            PIL.Image.fromarray(f[:, :, 0] if f.shape[2] == 1 else f) for f in frames
-        ]
-        images[0].save(
-            tmp, save_all=True, append_images=images[1:], duration=1000 // fps, loop=0
-        )
-    os.replace(tmp, path)
-
-
 def main(argv):
     if len(argv) > 1:
         return fail(f"unexpected arguments {argv[1:]}; options are flags (--help).")
@@ -98,7 +73,7 @@ def main(argv):
     from dnnlib.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from dnnlib.image_io import image_grid, save_png
+    from dnnlib.image_io import image_grid, save_png, save_video
     from msg_stylegan_tf2 import figures
     from msg_stylegan_tf2.export import SavedModelGenerator
     from msg_stylegan_tf2.training.snapshot import load_generator

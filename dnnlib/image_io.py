@@ -36,3 +36,25 @@ def save_png(array, path):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save_video(frames, path, fps=24):
+    """GIF with Pillow, or MP4 with imageio-ffmpeg; written atomically."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+    if path.suffix == ".mp4":
+        try:
+            import imageio.v2 as imageio
+        except ImportError as e:
+            raise ValueError(
+                "MP4 needs: python -m pip install imageio imageio-ffmpeg"
+            ) from e
+        imageio.mimwrite(tmp, frames, fps=fps)
+    else:
+        images = [
+            PIL.Image.fromarray(f[:, :, 0] if f.shape[2] == 1 else f) for f in frames
+        ]
+        images[0].save(
+            tmp, save_all=True, append_images=images[1:], duration=1000 // fps, loop=0
+        )
+    os.replace(tmp, path)

@@ -69,3 +69,21 @@ def test_style_mixing_needs_styles():
     P, _ = build_networks("msg_progan_32", resolution=8, fmap_max=16, latent_size=8)
     with pytest.raises(ValueError, match="needs an MSG-StyleGAN generator"):
         figures.style_mixing(P, [0], [1], [0])
+
+
+def test_videos_are_written_as_gif_or_refused_clearly(tmp_path, monkeypatch):
+    import sys
+
+    import PIL.Image
+
+    from dnnlib.image_io import save_video
+
+    frames = [np.full([8, 16, 3], i * 40, np.uint8) for i in range(5)]
+    save_video(frames, tmp_path / "loop.gif")
+    gif = PIL.Image.open(tmp_path / "loop.gif")
+    assert gif.n_frames == 5 and gif.size == (16, 8)
+    monkeypatch.setitem(sys.modules, "imageio", None)
+    monkeypatch.setitem(sys.modules, "imageio.v2", None)
+    with pytest.raises(ValueError, match="MP4 needs: python -m pip install imageio"):
+        save_video(frames, tmp_path / "loop.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.gif"]
