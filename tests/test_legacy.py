@@ -154,6 +154,12 @@ def test_the_official_pickle_reproduces_the_official_outputs():
         np.testing.assert_allclose(
             plain[level], nhwc(expected[f"g_notrunc_{side}"]), atol=1e-4
         )
+    # G with truncation: the official G_style outputs of unfused.npz (same weights).
+    g_trunc = G(latents, truncation_psi=0.7, truncation_cutoff=8, randomize_noise=False)
+    for level, side in enumerate((4, 8, 16)):
+        np.testing.assert_allclose(
+            g_trunc[level], nhwc(inputs[f"g_trunc_{side}"]), atol=1e-4
+        )
     images = [nhwc(inputs[f"d_images_{side}"]) for side in (4, 8, 16)]
     np.testing.assert_allclose(D(images), expected["d_scores"], atol=1e-4)
     assert not np.allclose(trunc[-1], G(latents, randomize_noise=False)[-1], atol=1e-3)
