@@ -91,7 +91,14 @@ def test_training_writes_the_run_directory(tmp_path, image_folder):
         for value in event.summary.value
     }
     assert {"Loss/D/total", "Loss/G/total", "Loss/r1_penalty", "Progress/lr"} <= tags
-    assert {"Timing/images_per_sec", "fakes/16x16"} <= tags
+    assert {"Timing/images_per_sec", "fakes/16x16", "Stability/mse_16x16"} <= tags
+    # The stability measure: one record per snapshot after the first.
+    records = [
+        json.loads(x) for x in (run / "stability.jsonl").read_text().splitlines()
+    ]
+    assert len(records) == 2
+    assert set(records[0]["mse"]) == {"4x4", "8x8", "16x16"}
+    assert all(v > 0 for v in records[0]["mse"].values())
 
 
 def test_dry_run_prints_the_options_and_creates_nothing(tmp_path, image_folder, capsys):

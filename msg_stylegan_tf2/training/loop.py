@@ -1,5 +1,6 @@
 """The training loop: data, networks, optimizers, ticks, snapshots, resume, guards."""
 
+import json
 import math
 import resource
 import signal
@@ -188,6 +189,7 @@ class Trainer:
         self.writer = tf.summary.create_file_writer(str(run_dir))
         self.stats = default_collector()
         self.inception = None
+        self.previous_snapshot = None
 
     def resume(self, path=None):
         """Restores the latest (or a given) checkpoint; returns its path."""
@@ -212,10 +214,30 @@ class Trainer:
         grids = snapshot.save_pyramid_grids(
             pyramid, self.run_dir, number, self.grid_columns
         )
+        stability = self.record_stability(pyramid, number)
         with self.writer.as_default(step=number):
             for side, grid in grids.items():
                 tf.summary.image(f"fakes/{side}x{side}", grid[np.newaxis], step=number)
+            for side, mse in stability.items():
+                tf.summary.scalar(f"Stability/mse_{side}x{side}", mse)
         return grids
+
+    def record_stability(self, pyramid, number):
+        """The paper's stability measure: per resolution, the MSE between the
+        fixed-latent images of this snapshot and the previous one (values in
+        [-1, 1]); appended to `stability.jsonl`. Returns `{side: mse}`."""
+        current = [np.clip(level, -1.0, 1.0) for level in pyramid]
+        previous, self.previous_snapshot = self.previous_snapshot, current
+        if previous is None:
+            return {}
+        mse = {
+            int(now.shape[1]): float(np.mean(np.square(now - before)))
+            for now, before in zip(current, previous, strict=True)
+        }
+        record = {"kimg": number, "mse": {f"{k}x{k}": v for k, v in mse.items()}}
+        with open(self.run_dir / "stability.jsonl", "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+        return mse
 
     def run_metrics(self, checkpoint, cur_nimg):
         """Evaluates `config.metrics` on Gs; logs to TensorBoard and jsonl."""
