@@ -46,6 +46,12 @@ flags.DEFINE_float(
     lower_bound=0.001,
 )
 flags.DEFINE_float("lr", 0.003, "Learning rate of G and D.", lower_bound=0)
+flags.DEFINE_float("g_lr", None, "Learning rate of G (default: --lr).", lower_bound=0)
+flags.DEFINE_float("d_lr", None, "Learning rate of D (default: --lr).", lower_bound=0)
+flags.DEFINE_float("adam_beta1", 0.0, "Adam beta1 (official 0).")
+flags.DEFINE_float("adam_beta2", 0.99, "Adam beta2 (official 0.99).")
+flags.DEFINE_float("ema_decay", None, "Fixed Gs decay per step instead of a half-life.")
+flags.DEFINE_boolean("use_wscale", True, "Equalized learning rate (off: plain init).")
 flags.DEFINE_float(
     "lrate_rampup_kimg", 0.0, "Linear learning-rate ramp-up.", lower_bound=0
 )
@@ -123,6 +129,10 @@ def validate_flags():
         FLAGS.resolution < 8 or FLAGS.resolution & (FLAGS.resolution - 1)
     ):
         return f"--resolution must be a power of two >= 8. Received: {FLAGS.resolution}"
+    for name in ("adam_beta1", "adam_beta2", "ema_decay"):
+        value = FLAGS[name].value
+        if value is not None and not 0 <= value < 1:
+            return f"--{name} must be in [0, 1). Received: {value}"
     if FLAGS.ema_rampup is not None and FLAGS.ema_rampup <= 0:
         return f"--ema_rampup must be > 0. Received: {FLAGS.ema_rampup}"
     return None

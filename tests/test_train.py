@@ -266,3 +266,49 @@ def test_two_local_workers_train_identically(tmp_path, image_folder):
     assert ours.keys() == theirs.keys()
     for name in ours:
         np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+
+
+def test_switches_change_what_they_should_and_are_recorded(tmp_path, image_folder):
+    values = options(
+        tmp_path,
+        image_folder,
+        g_lr=0.001,
+        d_lr=0.004,
+        adam_beta1=0.5,
+        adam_beta2=0.9,
+        ema_decay=0.5,
+        use_wscale=False,
+    )
+    config = cli.build_config(values)
+    saved = json.loads(config.to_json())
+    assert saved["G_kwargs"]["use_wscale"] is False and saved["ema_decay"] == 0.5
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    trainer = Trainer(config, run_dir, lambda line: None)
+    # Plain initialisation: weights start at N(0, he_std) and run unscaled.
+    conv = trainer.D.conv0[4]
+    fan_in = 3 * 3 * conv.weight.shape[2]
+    assert conv.runtime_coef == 1.0
+    assert abs(np.std(conv.weight.numpy()) - np.sqrt(2 / fan_in)) < 0.2 * np.sqrt(
+        2 / fan_in
+    )
+    assert trainer.g_opt.beta_1 == 0.5 and trainer.d_opt.beta_2 == 0.9
+    G_before = [w.numpy() for w in trainer.G.trainable_weights]
+    Gs_before = [w.numpy() for w in trainer.Gs.trainable_weights]
+    trainer._iteration()
+    assert np.isclose(float(trainer.g_opt.learning_rate), 0.001)
+    assert np.isclose(float(trainer.d_opt.learning_rate), 0.004)
+    # Gs = G + (Gs - G) * ema_decay with the fixed decay.
+    for gs, g, gs0 in zip(
+        trainer.Gs.trainable_weights,
+        trainer.G.trainable_weights,
+        Gs_before,
+        strict=True,
+    ):
+        np.testing.assert_allclose(
+            gs.numpy(), g.numpy() + (gs0 - g.numpy()) * 0.5, atol=1e-6
+        )
+    assert any(
+        not np.array_equal(a, b.numpy())
+        for a, b in zip(G_before, trainer.G.trainable_weights, strict=True)
+    )

@@ -44,20 +44,28 @@ def build_config(options):
         "num_channels": info.channels,
         "label_size": info.label_size,
     }
+    g_kwargs = {**preset.G, **data_kwargs}
     d_kwargs = {**preset.D, **data_kwargs}
     if options.get("combine"):
         d_kwargs["combine"] = options["combine"]
+    if options.get("use_wscale") is False:  # Plain initialisation (BMSG-GAN).
+        g_kwargs["use_wscale"] = d_kwargs["use_wscale"] = False
     return TrainingConfig(
         dataset=tfrecord_dir,
         preset=options["preset"],
         arch=preset.arch,
-        G_kwargs={**preset.G, **data_kwargs},
+        G_kwargs=g_kwargs,
         D_kwargs=d_kwargs,
         loss=options["loss"],
         r1_gamma=options.get("r1_gamma"),
         r2_gamma=options["r2_gamma"],
         batch=options["batch"],
         lr=options["lr"],
+        g_lr=options.get("g_lr"),
+        d_lr=options.get("d_lr"),
+        adam_beta1=options.get("adam_beta1", 0.0),
+        adam_beta2=options.get("adam_beta2", 0.99),
+        ema_decay=options.get("ema_decay"),
         lrate_rampup_kimg=options["lrate_rampup_kimg"],
         D_repeats=options["D_repeats"],
         mirror_augment=options["mirror_augment"],

@@ -21,6 +21,8 @@ class TrainingConfig:
     batch: int = 16
     total_kimg: float = 25000.0
     lr: float = 0.003
+    g_lr: float | None = None
+    d_lr: float | None = None
     lrate_rampup_kimg: float = 0.0
     adam_beta1: float = 0.0
     adam_beta2: float = 0.99
@@ -28,6 +30,7 @@ class TrainingConfig:
     D_repeats: int = 1
     G_smoothing_kimg: float = 10.0
     ema_rampup: float | None = None
+    ema_decay: float | None = None
     mirror_augment: bool = False
     tick_kimg: float = 10.0
     image_snapshot_ticks: int = 1

@@ -272,22 +272,27 @@ class Trainer:
     def _iteration(self):
         config = self.config
         cur_nimg = self.nimg
-        lr = learning_rate(cur_nimg, config.lr, config.lrate_rampup_kimg)
-        self.g_opt.learning_rate.assign(lr)
-        self.d_opt.learning_rate.assign(lr)
+        g_lr, d_lr = (
+            learning_rate(cur_nimg, base, config.lrate_rampup_kimg)
+            for base in (config.g_lr or config.lr, config.d_lr or config.lr)
+        )
+        self.g_opt.learning_rate.assign(g_lr)
+        self.d_opt.learning_rate.assign(d_lr)
         step = tf.constant(self.step_count, tf.int64)
         terms = {}
         for repeat in range(config.D_repeats):
             batch = next(self.iterator)
             terms.update(self.steps.d_step(batch, step * config.D_repeats + repeat))
         terms.update(self.steps.g_step(batch, step))
-        beta = ema_beta(
-            cur_nimg, config.batch, config.G_smoothing_kimg, config.ema_rampup
-        )
+        beta = config.ema_decay
+        if beta is None:
+            beta = ema_beta(
+                cur_nimg, config.batch, config.G_smoothing_kimg, config.ema_rampup
+            )
         self.steps.update_gs(tf.constant(beta, tf.float32))
         self.nimg += config.batch
         self.step_count += 1
-        return terms, lr
+        return terms
 
     def _end_tick(self, tick, pending, tick_start_time, tick_start_nimg, start_time):
         config = self.config
@@ -320,6 +325,7 @@ class Trainer:
             for name, value in means.items():
                 tf.summary.scalar(name, value)
             tf.summary.scalar("Progress/lr", self.g_opt.learning_rate.numpy())
+            tf.summary.scalar("Progress/d_lr", self.d_opt.learning_rate.numpy())
             tf.summary.scalar("Timing/images_per_sec", 1000 / max(sec_per_kimg, 1e-9))
             tf.summary.scalar("Timing/sec_per_kimg", sec_per_kimg)
         self.writer.flush()
@@ -340,7 +346,7 @@ class Trainer:
             self.save_fakes(0)
         with _StopFlag() as stop:
             while self.nimg < total_nimg and stop.raised is None:
-                terms, _ = self._iteration()
+                terms = self._iteration()
                 pending.append(terms)
                 cur_nimg = self.nimg
                 done = cur_nimg >= total_nimg
