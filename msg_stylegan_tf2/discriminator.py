@@ -69,6 +69,7 @@ class Discriminator(keras.Model):
         fused_scale="auto",
         blur_filter=(1, 2, 1),
         combine="cat_lin",
+        spectral_norm=False,
         dtype=None,
         name="D",
     ):
@@ -96,7 +97,13 @@ class Discriminator(keras.Model):
             log2 = self.resolution_log2
 
             def conv(fmaps, kernel, **kw):
-                return EqualizedConv2D(fmaps, kernel, use_wscale=use_wscale, **kw)
+                return EqualizedConv2D(
+                    fmaps,
+                    kernel,
+                    use_wscale=use_wscale,
+                    spectral_norm=spectral_norm,
+                    **kw,
+                )
 
             # Build the input, the blocks from full resolution down, and the 4x4 head.
             self.fromrgb = conv(nf(log2 - 1), 1, activation=act, name="FromRGB_lod0")
@@ -128,10 +135,17 @@ class Discriminator(keras.Model):
                     if blur_filter:
                         self.blurs[res] = Blur(blur_filter)
             self.dense0 = EqualizedDense(
-                nf(0), gain=SQRT2, use_wscale=use_wscale, activation=act
+                nf(0),
+                gain=SQRT2,
+                use_wscale=use_wscale,
+                activation=act,
+                spectral_norm=spectral_norm,
             )
             self.dense1 = EqualizedDense(
-                max(label_size, 1), gain=1.0, use_wscale=use_wscale
+                max(label_size, 1),
+                gain=1.0,
+                use_wscale=use_wscale,
+                spectral_norm=spectral_norm,
             )
 
     @property
@@ -206,6 +220,8 @@ class Discriminator(keras.Model):
             out[f"D/{scope}/weight"] = (layer.weight, layout)
             if layer.bias is not None:
                 out[f"D/{scope}/bias"] = (layer.bias, official.SAME)
+            if layer.sn_u is not None:  # Not official: spectral norm's state.
+                out[f"D/{scope}/sn_u"] = (layer.sn_u, official.SAME)
 
         add("FromRGB_lod0", self.fromrgb)
         for res in range(log2, 1, -1):

@@ -135,6 +135,7 @@ class _EqualizedBase(keras.layers.Layer):
         lrmul=1.0,
         use_bias=True,
         activation="linear",
+        spectral_norm=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -143,6 +144,7 @@ class _EqualizedBase(keras.layers.Layer):
         check_choice("activation", activation, ACTIVATIONS)
         self.gain, self.use_wscale, self.lrmul = float(gain), bool(use_wscale), lrmul
         self.use_bias, self.activation = bool(use_bias), activation
+        self.spectral_norm = bool(spectral_norm)
 
     def _add_equalized_weight(self, shape, fan_in):
         init_std, self.runtime_coef = equalized_coefficients(
@@ -153,6 +155,15 @@ class _EqualizedBase(keras.layers.Layer):
             shape=shape,
             initializer=keras.initializers.RandomNormal(0.0, init_std),
         )
+        self.sn_u = None
+        if self.spectral_norm:  # Power-iteration estimate of the top singular vector.
+            self.sn_u = self.add_weight(
+                name="sn_u",
+                shape=(shape[-1],),
+                initializer=keras.initializers.RandomNormal(0.0, 1.0),
+                trainable=False,
+                aggregation="mean",
+            )
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
@@ -160,7 +171,21 @@ class _EqualizedBase(keras.layers.Layer):
             )
 
     def _scaled_weight(self, dtype):
-        return tf.cast(self.weight * self.runtime_coef, dtype)
+        w = self.weight * self.runtime_coef
+        if self.spectral_norm:
+            w = self._spectrally_normalized(w)
+        return tf.cast(w, dtype)
+
+    def _spectrally_normalized(self, w):
+        # One power iteration per call (Miyato et al.): w / sigma_max(w as [in, out]).
+        matrix = tf.reshape(tf.cast(w, tf.float32), [-1, w.shape[-1]])
+        u = tf.cast(self.sn_u, tf.float32)
+        v = tf.math.l2_normalize(tf.linalg.matvec(matrix, u))
+        u = tf.math.l2_normalize(tf.linalg.matvec(matrix, v, transpose_a=True))
+        u, v = tf.stop_gradient(u), tf.stop_gradient(v)
+        self.sn_u.assign(u)
+        sigma = tf.tensordot(v, tf.linalg.matvec(matrix, u), 1)
+        return w / tf.cast(sigma, w.dtype)
 
     def _finish(self, x):
         if self.bias is not None:
@@ -175,6 +200,7 @@ class _EqualizedBase(keras.layers.Layer):
             "lrmul": self.lrmul,
             "use_bias": self.use_bias,
             "activation": self.activation,
+            "spectral_norm": self.spectral_norm,
         }
 
 

@@ -162,3 +162,37 @@ def test_dynamic_loss_scale_skips_overflows_and_grows():
     assert not bool(finite) and np.all(grads[0].numpy() == 0)
     scaler.update(finite)
     assert float(scaler.scale) == 8.0
+
+
+def test_spectral_norm_keeps_each_d_kernel_near_unit_norm():
+    from msg_stylegan_tf2.networks import Discriminator
+
+    G, plain_D = build_networks("tiny", use_noise=False)
+    Gs, _ = build_networks("tiny", use_noise=False)
+    D = Discriminator(**{**plain_D.get_config(), "spectral_norm": True})
+    D.build()
+    steps = TrainSteps(
+        tf.distribute.get_strategy(),
+        G,
+        D,
+        Gs,
+        make_loss("logistic"),
+        adam(),
+        adam(),
+        4,
+        16,
+    )
+    images = tf.constant(
+        np.random.RandomState(0).randint(0, 256, [4, 16, 16, 3]), tf.uint8
+    )
+    for step in range(30):
+        steps.d_step((images, tf.zeros([4, 0])), tf.constant(step, tf.int64))
+    layers = [D.fromrgb, *D.combiners.values(), *D.conv0.values(), *D.conv1.values()]
+    layers += [D.dense0, D.dense1]
+    for layer in layers:
+        w = layer._scaled_weight(tf.float32).numpy()
+        top = np.linalg.svd(w.reshape(-1, w.shape[-1]), compute_uv=False)[0]
+        assert abs(top - 1.0) < 0.1, (layer.name, top)
+        raw = (layer.weight * layer.runtime_coef).numpy()
+        assert np.linalg.svd(raw.reshape(-1, raw.shape[-1]), compute_uv=False)[0] > 1.2
+    assert "D/4x4/Dense0/sn_u" in D.official_variable_map()

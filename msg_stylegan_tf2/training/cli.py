@@ -50,6 +50,8 @@ def build_config(options):
         d_kwargs["combine"] = options["combine"]
     if options.get("use_wscale") is False:  # Plain initialisation (BMSG-GAN).
         g_kwargs["use_wscale"] = d_kwargs["use_wscale"] = False
+    if options.get("spectral_norm"):  # Every conv/dense of D (original MSG-GAN post).
+        d_kwargs["spectral_norm"] = True
     return TrainingConfig(
         dataset=tfrecord_dir,
         preset=options["preset"],
