@@ -16,6 +16,7 @@ from datasets import images as img
 from datasets.export import OFFICIAL_SHUFFLE_SEED, one_hot, shuffled_order
 from datasets.reader import describe
 from datasets.tfrecords import TFRecordExporter, level_path, parse_image_np
+from dnnlib.atomic import atomic_directory
 from dnnlib.image_io import image_grid, save_png
 from dnnlib.progress import Progress
 
@@ -196,20 +197,10 @@ def display(tfrecord_dir, out, count=64, columns=8):
 
 def extract(tfrecord_dir, output_dir):
     """Writes every top-level image as `img%08d.png` into a new directory."""
-    _check_output(output_dir)
-    output = pathlib.Path(output_dir)
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    tmp.mkdir(parents=True)
     count = 0
-    try:
+    with atomic_directory(output_dir) as tmp:
         for count, image in enumerate(iterate_images(tfrecord_dir), 1):
             save_png(image, tmp / f"img{count - 1:08d}.png")
-        os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            for f in tmp.iterdir():
-                f.unlink()
-            tmp.rmdir()
     return count
 
 

@@ -1,11 +1,11 @@
 """SavedModel export of a generator: a serving signature from latents (and
 labels) and the truncation psi to one image per resolution."""
 
-import os
 import pathlib
-import shutil
 
 import tensorflow as tf
+
+from dnnlib.atomic import atomic_directory
 
 
 class GeneratorModule(tf.Module):
@@ -63,22 +63,12 @@ def export_saved_model(G, out_dir, label_size=0):
     Raises:
         ValueError: when `out_dir` exists.
     """
-    out_dir = pathlib.Path(out_dir)
-    if out_dir.exists():
-        raise ValueError(
-            f"{out_dir} already exists; delete it or choose another --out."
-        )
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     module = GeneratorModule(G, label_size)
-    try:
+    with atomic_directory(out_dir) as tmp:
         tf.saved_model.save(
             module, str(tmp), signatures={"serving_default": module.serve}
         )
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    return pathlib.Path(out_dir)
 
 
 class SavedModelGenerator:

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
+from dnnlib.atomic import atomic_directory
 from dnnlib.image_io import image_grid, save_png, to_uint8
 
 
@@ -180,15 +181,7 @@ def write_network_run(G, D, Gs, out_dir, note=""):
     """
     from msg_stylegan_tf2.training.config import TrainingConfig
 
-    out_dir = pathlib.Path(out_dir)
-    if out_dir.exists():
-        raise ValueError(
-            f"{out_dir} already exists; delete it or choose another --out."
-        )
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_directory(out_dir) as tmp:
         g_kwargs = {k: v for k, v in G.get_config().items() if k != "name"}
         d_kwargs = {k: v for k, v in D.get_config().items() if k != "name"}
         config = TrainingConfig(
@@ -204,7 +197,4 @@ def write_network_run(G, D, Gs, out_dir, note=""):
         )
         manager = tf.train.CheckpointManager(checkpoint, str(tmp / "checkpoints"), 1)
         manager.save(checkpoint_number=0)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    return pathlib.Path(out_dir)
