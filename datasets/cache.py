@@ -8,19 +8,14 @@ import pathlib
 
 from datasets.commands import create_from_images
 from datasets.images import IMAGE_EXTENSIONS
+from dnnlib.cache import cache_root
 
 DEMO_ZIP = pathlib.Path(__file__).resolve().parent / "demo" / "emoji64.zip"
 
 
 def default_cache_dir():
     """`$MSG_STYLEGAN_CACHE/datasets`, else `~/.cache/msg_stylegan_tf2/datasets`."""
-    root = os.environ.get("MSG_STYLEGAN_CACHE")
-    root = (
-        pathlib.Path(root)
-        if root
-        else pathlib.Path.home() / ".cache" / "msg_stylegan_tf2"
-    )
-    return root / "datasets"
+    return cache_root() / "datasets"
 
 
 def _fingerprint(path):

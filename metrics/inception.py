@@ -17,6 +17,8 @@ import urllib.request
 import numpy as np
 import tensorflow as tf
 
+from dnnlib.cache import cache_root
+
 GRAPH_URL = (
     "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 )
@@ -32,12 +34,7 @@ EXPECTED_SHA256 = None
 
 def default_cache_dir():
     """`$MSG_STYLEGAN_CACHE`, else `~/.cache/msg_stylegan_tf2`."""
-    root = os.environ.get("MSG_STYLEGAN_CACHE")
-    return (
-        pathlib.Path(root)
-        if root
-        else pathlib.Path.home() / ".cache" / "msg_stylegan_tf2"
-    )
+    return cache_root()
 
 
 def _sha256(path):
