@@ -23,9 +23,15 @@ from msg_stylegan_tf2.presets import ARCHS, PRESETS
 flags.DEFINE_string(
     "dataset", None, "TFRecord dir, image folder or .zip (default: the emoji demo)."
 )
-flags.DEFINE_enum("preset", "demo_32", sorted(PRESETS), "Network preset.")
 flags.DEFINE_enum(
-    "arch", None, list(ARCHS), "Check that the preset has this architecture."
+    "preset", None, sorted(PRESETS), "Network preset (default: --arch's demo)."
+)
+flags.DEFINE_enum(
+    "arch",
+    None,
+    list(ARCHS),
+    "Architecture; without --preset, its default preset (progan: "
+    "progan_demo_32, growing 4x4 to 32x32).",
 )
 flags.DEFINE_integer(
     "resolution", None, "Resolution for image folders/zips (default: the preset's)."
@@ -33,19 +39,31 @@ flags.DEFINE_integer(
 flags.DEFINE_enum(
     "combine", None, ["simple", "lin_cat", "cat_lin"], "D combine function."
 )
-flags.DEFINE_enum("loss", "logistic", list(LOSS_NAMES), "Loss.")
+flags.DEFINE_enum(
+    "loss", None, list(LOSS_NAMES), "Loss (default: logistic; progan: wgan_gp)."
+)
 flags.DEFINE_float(
     "r1_gamma", None, "R1 weight (default: 10 for logistic, else 0).", lower_bound=0
 )
 flags.DEFINE_float("r2_gamma", 0.0, "R2 weight.", lower_bound=0)
-flags.DEFINE_integer("batch", 16, "Global minibatch size.", lower_bound=1)
+flags.DEFINE_integer(
+    "batch",
+    None,
+    "Global minibatch (default 16; progan: per resolution, as ProGAN).",
+    lower_bound=1,
+)
 flags.DEFINE_float(
     "total_kimg",
     None,
     "Training length in thousands of real images.",
     lower_bound=0.001,
 )
-flags.DEFINE_float("lr", 0.003, "Learning rate of G and D.", lower_bound=0)
+flags.DEFINE_float(
+    "lr",
+    None,
+    "Learning rate of G and D (default 0.003; progan: 0.001).",
+    lower_bound=0,
+)
 flags.DEFINE_float("g_lr", None, "Learning rate of G (default: --lr).", lower_bound=0)
 flags.DEFINE_float("d_lr", None, "Learning rate of D (default: --lr).", lower_bound=0)
 flags.DEFINE_float("adam_beta1", 0.0, "Adam beta1 (official 0).")
@@ -109,11 +127,14 @@ def fail(message):
 
 def validate_flags():
     """Checks the flags before TensorFlow starts; returns an error message or None."""
-    if FLAGS.arch is not None and PRESETS[FLAGS.preset].arch != FLAGS.arch:
+    if FLAGS.preset and FLAGS.arch and PRESETS[FLAGS.preset].arch != FLAGS.arch:
         return (
             f"--arch={FLAGS.arch} but --preset={FLAGS.preset} is "
             f"{PRESETS[FLAGS.preset].arch}; choose a {FLAGS.arch} preset."
         )
+    arch = PRESETS[FLAGS.preset].arch if FLAGS.preset else FLAGS.arch
+    if arch == "progan" and FLAGS.combine:
+        return "--combine applies to MSG discriminators; progan's D has none."
     if FLAGS.metrics != ["none"]:
         from metrics.names import parse_metric
 

@@ -101,9 +101,7 @@ def measure(arch, resolution, precision):
     g_opt = keras.optimizers.Adam(0.003, beta_1=0.0, beta_2=0.99, epsilon=1e-8)
     d_opt = keras.optimizers.Adam(0.003, beta_1=0.0, beta_2=0.99, epsilon=1e-8)
     latent = G.latent_size
-    steps = TrainSteps(
-        strategy, G, D, Gs, make_loss("logistic"), g_opt, d_opt, FLAGS.batch, latent
-    )
+    steps = TrainSteps(strategy, G, D, Gs, make_loss("logistic"), g_opt, d_opt, latent)
     rng = np.random.RandomState(0)
     images = tf.constant(
         rng.randint(0, 256, [FLAGS.batch, resolution, resolution, 3]), tf.uint8

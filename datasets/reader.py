@@ -39,6 +39,23 @@ class DatasetInfo:
     def resolution_log2(self) -> int:
         return int(np.log2(self.resolution))
 
+    def level_file(self, resolution):
+        """The TFRecord file of one level (`-rXX.tfrecords`, official layout).
+
+        Raises:
+            ValueError: the dataset has no such level.
+        """
+        if resolution == self.resolution:
+            return self.top_file
+        for path in self.level_files:
+            match = _LEVEL.search(pathlib.Path(path).name)
+            if match and 2 ** int(match.group(1)) == resolution:
+                return path
+        raise ValueError(
+            f"{self.path}: no {resolution}x{resolution} level (*-rXX.tfrecords); "
+            "rebuild it with dataset_tool.py, which writes every level."
+        )
+
 
 def _first_record(path):
     for record in tf.data.TFRecordDataset(str(path)).take(1):
@@ -128,6 +145,7 @@ def make_dataset(
     shuffle_mb=1024,
     cache_mb=4096,
     drop_remainder=True,
+    resolution=None,
 ):
     """tf.data pipeline of `(images, labels)` batches from the top level.
 
@@ -141,10 +159,14 @@ def make_dataset(
             images in shuffled order, so this is a random subset).
         data_percentage: use only this percentage (0, 100] of the images.
         cache_mb: keep the records in memory when the used part is smaller.
+        resolution: read this lower level instead of the top one (ProGAN's
+            progressive growing; the official exporter wrote every level).
 
     Returns:
         Dataset of uint8 `[B, R, R, C]` images and float32 `[B, label_size]` labels.
     """
+    resolution = resolution or info.resolution
+    source = info.level_file(resolution)
     count = info.num_images if max_images is None else min(max_images, info.num_images)
     if data_percentage is not None:
         if not 0 < data_percentage <= 100:
@@ -152,8 +174,8 @@ def make_dataset(
                 f"--data_percentage must be in (0, 100]. Received: {data_percentage}"
             )
         count = min(count, max(1, round(info.num_images * data_percentage / 100)))
-    record_bytes = info.resolution**2 * info.channels + 64
-    records = tf.data.TFRecordDataset(info.top_file, buffer_size=16 << 20)
+    record_bytes = resolution**2 * info.channels + 64
+    records = tf.data.TFRecordDataset(source, buffer_size=16 << 20)
     records = records.take(count)
     labels = (
         info.labels if info.labels is not None else np.zeros([count, 0], np.float32)
@@ -169,7 +191,7 @@ def make_dataset(
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    shape = [info.channels, info.resolution, info.resolution]
+    shape = [info.channels, resolution, resolution]
 
     def parse(serialized, batch_labels):
         features = tf.io.parse_example(

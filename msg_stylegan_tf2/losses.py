@@ -18,7 +18,7 @@ def _scores(D, images, labels):
     return tf.reshape(tf.cast(D(images, labels), tf.float32), [-1])
 
 
-def gradient_penalty_terms(D, images, labels, scale=1.0):
+def gradient_penalty_terms(D, images, labels, scale=1.0, num_levels=None):
     """Scores and per-level input gradients of D.
 
     Args:
@@ -28,9 +28,13 @@ def gradient_penalty_terms(D, images, labels, scale=1.0):
             includes the paths through the pooled levels below it).
         labels: `[N, label_size]` or None.
         scale: multiplies the differentiated sum (loss scaling for float16).
+        num_levels: levels of the pyramid pooled from a full-resolution batch
+            (default: all of D's).
 
     Returns:
-        `(scores [N], grads)` where grads is a list of float32 `[N, r, r, C]`.
+        `(scores [N], grads)` where grads is a list of float32 `[N, r, r, C]`,
+        multiplied by `D.input_gradient_scale` where D has one (progressive
+        growing's equivalence to full-resolution inputs, see `fade.py`).
     """
     with tf.GradientTape() as tape:
         if isinstance(images, (list, tuple)):
@@ -39,11 +43,12 @@ def gradient_penalty_terms(D, images, labels, scale=1.0):
                 tape.watch(level)
         else:
             tape.watch(images)
-            levels = downsample_pyramid(images, D.resolution_log2 - 1)
+            levels = downsample_pyramid(images, num_levels or D.resolution_log2 - 1)
         scores = _scores(D, levels, labels)
         total = tf.reduce_sum(scores) * scale
     grads = tape.gradient(total, levels)
-    return scores, [tf.cast(g, tf.float32) / scale for g in grads]
+    factor = getattr(D, "input_gradient_scale", 1.0) / scale
+    return scores, [tf.cast(g, tf.float32) * factor for g in grads]
 
 
 def squared_norm_per_level(grads):
@@ -88,7 +93,9 @@ class Loss(abc.ABC):
         """
         fakes = [tf.stop_gradient(f) for f in fakes]
         if self.r1_gamma > 0:
-            real_scores, grads = gradient_penalty_terms(D, reals, labels, loss_scale)
+            real_scores, grads = gradient_penalty_terms(
+                D, reals, labels, loss_scale, len(fakes)
+            )
         else:
             real_scores = _scores(D, downsample_pyramid(reals, len(fakes)), labels)
         if self.r2_gamma > 0:

@@ -3,6 +3,8 @@
 Conventions. Tensors are NHWC. An image pyramid is a Python list ordered 4x4
 first: `images[i]` has shape `[N, 4 * 2**i, 4 * 2**i, C]`, up to the full
 resolution. Generators return a pyramid; the MSG discriminator takes one.
+ProGAN (arch "progan") grows progressively: its G's pyramid is its one faded
+image and that image's 2x2 means, and its D takes the full-resolution image.
 Weights keep official TF1 names: `official_variables(model)` and
 `assign_official_variables(model, arrays)` convert to and from the official
 (NCHW-era) layouts.
@@ -15,6 +17,7 @@ from msg_stylegan_tf2.generator import Generator
 from msg_stylegan_tf2.official import assign_official_variables, official_variables
 from msg_stylegan_tf2.presets import PRESETS, NetworkPreset, get_preset
 from msg_stylegan_tf2.progan import ProGANGenerator
+from msg_stylegan_tf2.progan_discriminator import ProGANDiscriminator
 from msg_stylegan_tf2.synthesis import Mapping, Synthesis
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "Generator",
     "Mapping",
     "NetworkPreset",
+    "ProGANDiscriminator",
     "ProGANGenerator",
     "Synthesis",
     "assign_official_variables",
@@ -32,7 +36,16 @@ __all__ = [
     "official_variables",
 ]
 
-GENERATORS = {"msg_stylegan": Generator, "msg_progan": ProGANGenerator}
+GENERATORS = {
+    "msg_stylegan": Generator,
+    "msg_progan": ProGANGenerator,
+    "progan": ProGANGenerator,
+}
+DISCRIMINATORS = {
+    "msg_stylegan": Discriminator,
+    "msg_progan": Discriminator,
+    "progan": ProGANDiscriminator,
+}
 
 
 def build_networks(preset, **overrides):
@@ -51,10 +64,10 @@ def build_networks(preset, **overrides):
     """
     if isinstance(preset, str):
         preset = get_preset(preset)
-    g_cls = GENERATORS[preset.arch]
+    g_cls, d_cls = GENERATORS[preset.arch], DISCRIMINATORS[preset.arch]
     g_kwargs, d_kwargs = dict(preset.G), dict(preset.D)
     g_names = g_cls.__init__.__code__.co_varnames
-    d_names = Discriminator.__init__.__code__.co_varnames
+    d_names = d_cls.__init__.__code__.co_varnames
     for key, value in overrides.items():
         if key not in g_names and key not in d_names:
             raise ValueError(f"Unknown network option {key!r}.")
@@ -62,7 +75,7 @@ def build_networks(preset, **overrides):
             g_kwargs[key] = value
         if key in d_names:
             d_kwargs[key] = value
-    G, D = g_cls(**g_kwargs), Discriminator(**d_kwargs)
+    G, D = g_cls(**g_kwargs), d_cls(**d_kwargs)
     G.build()
     D.build()
     return G, D

@@ -1,7 +1,8 @@
 """Named network presets: the paper's models, the demo and a tiny test network.
 
 Each preset holds the official keyword arguments of G (`G_style` or ProGAN's
-`G_paper`) and of the MSG discriminator (`D_basic`).
+`G_paper`) and of D (the MSG `D_basic`, or ProGAN's `D_paper` for "progan"),
+and training defaults that differ from train.py's.
 """
 
 import dataclasses
@@ -9,7 +10,39 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-ARCHS = ("msg_stylegan", "msg_progan")
+ARCHS = ("msg_stylegan", "msg_progan", "progan")
+
+# ProGAN's `preset-v2-1gpu` schedule (official config.py), and its training
+# defaults: WGAN-GP, lr 0.001, Gs decay 0.999 per step, 12M images.
+PROGAN_SCHED = types.MappingProxyType(
+    {
+        "lod_initial_resolution": 4,
+        "lod_training_kimg": 600,
+        "lod_transition_kimg": 600,
+        "minibatch_base": 4,
+        "minibatch_dict": {
+            4: 128,
+            8: 128,
+            16: 128,
+            32: 64,
+            64: 32,
+            128: 16,
+            256: 8,
+            512: 4,
+        },
+        "G_lrate_dict": {1024: 0.0015},
+        "D_lrate_dict": {1024: 0.0015},
+    }
+)
+PROGAN_TRAIN = types.MappingProxyType(
+    {
+        "loss": "wgan_gp",
+        "lr": 0.001,
+        "ema_decay": 0.999,
+        "total_kimg": 12000,
+        "sched": PROGAN_SCHED,
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +61,9 @@ def _preset(arch, resolution, description, G=(), D=(), train=()):
     if arch == "msg_progan":
         g = {**shared, "latent_size": 512, "fused_scale": False}
         d = {**shared, "blur_filter": None, "combine": "simple"}
+    elif arch == "progan":
+        g, d = {**shared, "progressive": True}, dict(shared)
+        train = {**PROGAN_TRAIN, **dict(train)}
     else:
         g, d = dict(shared), {**shared, "combine": "cat_lin"}
     return NetworkPreset(
@@ -55,6 +91,10 @@ PRESETS = {
     ),
     "msg_progan_128": _preset("msg_progan", 128, "Paper: Oxford Flowers at 128."),
     "msg_progan_32": _preset("msg_progan", 32, "Paper: CIFAR-10."),
+    "progan_1024": _preset("progan", 1024, "ProGAN baseline: CelebA-HQ."),
+    "progan_256": _preset("progan", 256, "ProGAN baseline at 256."),
+    "progan_128": _preset("progan", 128, "ProGAN baseline at 128."),
+    "progan_32": _preset("progan", 32, "ProGAN baseline: CIFAR-10."),
     "demo_32": _preset(
         "msg_stylegan",
         32,
@@ -67,6 +107,34 @@ PRESETS = {
             "network_snapshot_ticks": 2,
             "ema_rampup": 0.05,
         },
+    ),
+    "progan_demo_32": _preset(
+        "progan",
+        32,
+        "Small ProGAN for the emoji demo on a CPU: grows 4x4 to 32x32 in 24 kimg.",
+        G={"fmap_max": 64, "latent_size": 128},
+        D={"fmap_max": 64},
+        train={
+            "total_kimg": 40,
+            "tick_kimg": 2,
+            "network_snapshot_ticks": 4,
+            "ema_decay": None,
+            "ema_rampup": 0.05,
+            "sched": {
+                "lod_initial_resolution": 4,
+                "lod_training_kimg": 4,
+                "lod_transition_kimg": 4,
+                "minibatch_base": 16,
+            },
+        },
+    ),
+    "tiny_progan": _preset(
+        "progan",
+        16,
+        "Tiny ProGAN for tests.",
+        G={"fmap_base": 64, "fmap_max": 16, "latent_size": 16},
+        D={"fmap_base": 64, "fmap_max": 16, "mbstd_group_size": 2},
+        train={"ema_decay": None},
     ),
     "tiny": _preset(
         "msg_stylegan",
@@ -83,3 +151,11 @@ def get_preset(name):
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}. Choose one of {sorted(PRESETS)}.")
     return PRESETS[name]
+
+
+# The preset train.py uses for an `--arch` given without `--preset`.
+DEFAULT_PRESETS = {
+    "msg_stylegan": "demo_32",
+    "msg_progan": "msg_progan_32",
+    "progan": "progan_demo_32",
+}

@@ -1,14 +1,17 @@
-"""MSG-ProGAN generator: ProGAN's `G_paper` with a ToRGB at every block (NHWC).
+"""ProGAN's generator `G_paper` (NHWC): MSG-ProGAN's, and ProGAN's own.
 
 Paper appendix (table 6): normalised latent, a 4x4 block (dense to 4x4, 3x3
 conv), then per resolution 2x upsampling and two 3x3 convolutions, each followed
-by leaky ReLU and PixelNorm; a 1x1 ToRGB at every resolution.
+by leaky ReLU and PixelNorm; a 1x1 ToRGB at every resolution. MSG-ProGAN emits
+every ToRGB; with `progressive=True` it is ProGAN, whose one image is faded by
+the level of detail `G/lod` (see `fade.py`).
 """
 
 import keras
 import tensorflow as tf
 
 from msg_stylegan_tf2 import official
+from msg_stylegan_tf2.fade import add_lod_variable, lerp, lerp_clip
 from msg_stylegan_tf2.layers import (
     SQRT2,
     Bias,
@@ -17,7 +20,9 @@ from msg_stylegan_tf2.layers import (
     PixelNorm,
     apply_activation,
     dtype_policy_scope,
+    upscale2d,
 )
+from msg_stylegan_tf2.pyramid import downsample_pyramid
 from msg_stylegan_tf2.synthesis import feature_maps
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
 
@@ -29,7 +34,10 @@ class ProGANGenerator(keras.Model):
     normalisation, as ProGAN does.
 
     Call: latents `[N, latent_size]`, labels `[N, label_size]` or None ->
-    list of `[N, R, R, num_channels]`, R = 4, 8, ..., resolution.
+    list of `[N, R, R, num_channels]`, R = 4, 8, ..., resolution. With
+    `progressive=True` the last level is ProGAN's image at the level of detail
+    held in `lod`, and the others are its 2x2 means; `grow` is the training
+    path.
     """
 
     def __init__(
@@ -47,6 +55,7 @@ class ProGANGenerator(keras.Model):
         pixelnorm_epsilon=1e-8,
         use_leakyrelu=True,
         fused_scale=True,
+        progressive=False,
         dtype=None,
         name="G",
     ):
@@ -88,6 +97,10 @@ class ProGANGenerator(keras.Model):
                 for _ in range(2, self.resolution_log2 + 1)
             ]
             self.activation = act
+            self.progressive = progressive
+            self.lod = None
+            if progressive:
+                self.lod = add_lod_variable(self)
 
     @property
     def resolution(self):
@@ -124,6 +137,35 @@ class ProGANGenerator(keras.Model):
                 "MSG-ProGAN has no truncation trick (no W space). "
                 f"Received truncation_psi={truncation_psi}"
             )
+        images = self._torgb_images(latents, labels, self.resolution_log2)
+        if not self.progressive:
+            return images
+        # The official linear structure: each level fades into the next by lod.
+        lod_in = tf.cast(self.lod, images[0].dtype)
+        out = images[0]
+        for res, img in enumerate(images[1:], 3):
+            out = lerp_clip(img, upscale2d(out), lod_in - (self.resolution_log2 - res))
+        return downsample_pyramid(out, len(images))
+
+    def grow(self, latents, labels, resolution, alpha):
+        """ProGAN's image at the current resolution (training path).
+
+        Args:
+            latents, labels: as for `call`.
+            resolution: side r = R / 2^floor(lod) (a Python int).
+            alpha: scalar, `lod - floor(lod)`: weight of the lower resolution.
+
+        Returns:
+            `[N, r, r, C]`; `call`'s last level is this, nearest-upscaled to R.
+        """
+        images = self._torgb_images(latents, labels, resolution.bit_length() - 1)
+        if len(images) == 1:
+            return images[0]
+        alpha = tf.cast(alpha, images[-1].dtype)
+        return lerp(images[-1], upscale2d(images[-2]), alpha)
+
+    def _torgb_images(self, latents, labels, top_log2):
+        # ToRGB of every block up to 2^top_log2, 4x4 first.
         x = tf.cast(latents, self.compute_dtype)
         if self.label_size:
             if labels is None:
@@ -134,7 +176,7 @@ class ProGANGenerator(keras.Model):
         x = tf.reshape(self.dense(x), [-1, 4, 4, self.nf(1)])
         x = self._norm(apply_activation(self.dense_bias(x), self.activation))
         images = []
-        for idx, conv in enumerate(self.convs):
+        for idx, conv in enumerate(self.convs[: 2 * top_log2 - 3]):
             x = self._norm(conv(x))
             if idx % 2 == 0:
                 images.append(self.torgbs[idx // 2](x))
@@ -170,6 +212,8 @@ class ProGANGenerator(keras.Model):
             scope = f"G/ToRGB_lod{self.resolution_log2 - res}"
             out[scope + "/weight"] = (torgb.weight, official.SAME)
             out[scope + "/bias"] = (torgb.bias, official.SAME)
+        if self.lod is not None:
+            out["G/lod"] = (self.lod, official.SAME)
         return out
 
     def get_config(self):

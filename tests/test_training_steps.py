@@ -39,7 +39,7 @@ def train_three_steps(strategy, init=None, loss="logistic", optimizer=sgd):
         assign_official_variables(D, init[1])
     assign_official_variables(Gs, official_variables(G))
     steps = TrainSteps(
-        strategy, G, D, Gs, make_loss(loss), g_opt, d_opt, 8, 16, 2, True, seed=3
+        strategy, G, D, Gs, make_loss(loss), g_opt, d_opt, 16, 2, True, seed=3
     )
     rng = np.random.RandomState(0)
     images = rng.randint(0, 256, [8, 16, 16, 3]).astype(np.uint8)
@@ -128,7 +128,6 @@ def test_mixed_precision_steps_run_and_stay_finite(policy):
         make_loss("logistic"),
         adam(),
         adam(),
-        4,
         16,
         loss_scales=scales,
     )
@@ -179,7 +178,6 @@ def test_spectral_norm_keeps_each_d_kernel_near_unit_norm():
         make_loss("logistic"),
         adam(),
         adam(),
-        4,
         16,
     )
     images = tf.constant(

@@ -7,6 +7,10 @@ import pathlib
 from dnnlib.quiet_tf import import_tensorflow
 
 DEFAULTS = {
+    "loss": "logistic",
+    "lr": 0.003,
+    "batch": 16,
+    "ema_decay": None,
     "total_kimg": 25000.0,
     "tick_kimg": 10.0,
     "image_snapshot_ticks": 1,
@@ -23,6 +27,36 @@ def _training_option(options, preset, name):
     return preset.train.get(name, DEFAULTS[name])
 
 
+def _plain(value):
+    # Presets hold read-only mappings; the JSON configuration holds dicts.
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def progressive_schedule(options, preset):
+    """ProGAN's schedule options, or None for the MSG architectures.
+
+    `--batch` replaces the per-resolution minibatch sizes with one size.
+    """
+    if "sched" not in preset.train:
+        return None
+    sched = _plain(preset.train["sched"])
+    if options.get("batch") is not None:
+        sched["minibatch_base"] = options["batch"]
+        sched["minibatch_dict"] = {}
+    return sched
+
+
+def preset_name(options):
+    """`--preset`, else the default preset of `--arch`, else "demo_32"."""
+    from msg_stylegan_tf2.presets import DEFAULT_PRESETS
+
+    if options.get("preset"):
+        return options["preset"]
+    return DEFAULT_PRESETS[options.get("arch") or "msg_stylegan"]
+
+
 def build_config(options):
     """TrainingConfig from the flag values (a dict); converts folders/zips once."""
     from datasets.cache import DEMO_ZIP, resolve_dataset
@@ -30,7 +64,7 @@ def build_config(options):
     from msg_stylegan_tf2.presets import get_preset
     from msg_stylegan_tf2.training.config import TrainingConfig
 
-    preset = get_preset(options["preset"])
+    preset = get_preset(preset_name(options))
     source = options.get("dataset") or str(DEMO_ZIP)
     resolution = options.get("resolution") or preset.G["resolution"]
     tfrecord_dir, converted = resolve_dataset(
@@ -54,20 +88,17 @@ def build_config(options):
         d_kwargs["spectral_norm"] = True
     return TrainingConfig(
         dataset=tfrecord_dir,
-        preset=options["preset"],
+        preset=preset_name(options),
         arch=preset.arch,
         G_kwargs=g_kwargs,
         D_kwargs=d_kwargs,
-        loss=options["loss"],
         r1_gamma=options.get("r1_gamma"),
         r2_gamma=options["r2_gamma"],
-        batch=options["batch"],
-        lr=options["lr"],
+        sched=progressive_schedule(options, preset),
         g_lr=options.get("g_lr"),
         d_lr=options.get("d_lr"),
         adam_beta1=options.get("adam_beta1", 0.0),
         adam_beta2=options.get("adam_beta2", 0.99),
-        ema_decay=options.get("ema_decay"),
         lrate_rampup_kimg=options["lrate_rampup_kimg"],
         D_repeats=options["D_repeats"],
         mirror_augment=options["mirror_augment"],

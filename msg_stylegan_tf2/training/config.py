@@ -45,6 +45,11 @@ class TrainingConfig:
     data_percentage: float | None = None
     metrics: tuple = ()
     inception: str | None = None
+    # ProGAN's progressive growing (arch "progan"): `TrainingSchedule` options
+    # (lod_initial_resolution, lod_training_kimg, lod_transition_kimg,
+    # minibatch_base, minibatch_dict, G_lrate_dict, D_lrate_dict); None = off.
+    sched: dict | None = None
+    reset_opt_for_new_lod: bool = True
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -13,10 +13,14 @@ import tensorflow as tf
 from datasets.reader import describe, make_dataset
 from dnnlib.image_io import image_grid, save_png
 from msg_stylegan_tf2.losses import make_loss
-from msg_stylegan_tf2.networks import GENERATORS, Discriminator
+from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
 from msg_stylegan_tf2.training import snapshot
 from msg_stylegan_tf2.training.loss_scale import DynamicLossScale
-from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
+from msg_stylegan_tf2.training.schedule import (
+    ema_beta,
+    learning_rate,
+    progressive_phase,
+)
 from msg_stylegan_tf2.training.stats import default_collector
 from msg_stylegan_tf2.training.steps import TrainSteps
 from msg_stylegan_tf2.training.strategy import make_strategy
@@ -74,7 +78,7 @@ def build_state(config, strategy, info):
     g_cls = GENERATORS[config.arch]
     with strategy.scope():
         G, Gs = g_cls(**config.G_kwargs), g_cls(**config.G_kwargs)
-        D = Discriminator(**config.D_kwargs)
+        D = DISCRIMINATORS[config.arch](**config.D_kwargs)
         for model in (G, Gs, D):
             model.build()
         g_opt, d_opt = _optimizer(config), _optimizer(config)
@@ -88,6 +92,20 @@ def build_state(config, strategy, info):
     for target, source in zip(Gs.weights, G.weights, strict=True):
         target.assign(source)
     return G, D, Gs, g_opt, d_opt, cur_nimg, step, scales
+
+
+def reset_optimizer_state(optimizer):
+    """Zeroes an optimizer's moments and step count (official
+    `reset_optimizer_state`, done by ProGAN when layers are added)."""
+    for variable in optimizer.variables:
+        if variable.name != "learning_rate":
+            variable.assign(tf.zeros_like(variable))
+
+
+def _lod_changed(lod, previous):
+    return math.floor(lod) != math.floor(previous) or math.ceil(lod) != math.ceil(
+        previous
+    )
 
 
 def _format_time(seconds):
@@ -128,22 +146,91 @@ class Trainer:
         # Progress lives in Python between steps (reading a variable would wait
         # for the device); the variables are set just before each checkpoint.
         self.nimg, self.step_count = 0, 0
-        dataset = make_dataset(
-            self.info,
-            config.batch,
-            seed=config.seed,
-            max_images=config.max_images,
-            data_percentage=config.data_percentage,
-        )
+        self.progressive = config.sched is not None
+        if self.progressive and self.info.label_size:
+            raise ValueError(
+                f"{config.dataset}: has labels, but progressive growing trains "
+                "unconditional models only (ProGAN's AC-GAN terms are not built)."
+            )
+        self.prev_lod = -1.0  # Official: the optimizers reset on the first step.
+        self.phase = None
+        if self.progressive:
+            self.phase = self._phase(0)
+            self._set_lod(self.phase.lod)
         if config.batch % self.strategy.num_replicas_in_sync:
             raise ValueError(
                 f"--batch={config.batch} must be divisible by the number of replicas "
                 f"({self.strategy.num_replicas_in_sync})."
             )
-        self.iterator = iter(dataset)
-        self.checkpointer = snapshot.Checkpointer(
-            run_dir / "checkpoints",
-            max_to_keep=config.keep_checkpoints,
+        self.iterator = self._make_iterator()
+        self.checkpointer = self._make_checkpointer()
+        latent_size = self.G.latent_size
+        self.steps = TrainSteps(
+            self.strategy,
+            self.G,
+            self.D,
+            self.Gs,
+            make_loss(config.loss, config.r1_gamma, config.r2_gamma),
+            self.g_opt,
+            self.d_opt,
+            latent_size,
+            self.info.label_size,
+            config.mirror_augment,
+            config.seed,
+            config.jit,
+            self.loss_scales,
+            self.progressive,
+        )
+        rng = np.random.RandomState(config.seed)
+        self.grid_latents = rng.randn(config.grid_images, latent_size).astype(
+            np.float32
+        )
+        self.grid_labels = None
+        if self.info.label_size:
+            rows = rng.randint(0, len(self.info.labels), config.grid_images)
+            self.grid_labels = self.info.labels[rows]
+        self.grid_columns = int(math.ceil(math.sqrt(config.grid_images)))
+        self.writer = tf.summary.create_file_writer(str(run_dir))
+        self.stats = default_collector()
+        self.inception = None
+        self.previous_snapshot = None
+
+    def _phase(self, cur_nimg):
+        # ProGAN's schedule at cur_nimg; base learning rates from the options.
+        config = self.config
+        return progressive_phase(
+            cur_nimg,
+            self.info.resolution_log2,
+            self.strategy.num_replicas_in_sync,
+            G_lrate_base=config.g_lr or config.lr,
+            D_lrate_base=config.d_lr or config.lr,
+            **config.sched,
+        )
+
+    @property
+    def batch(self):
+        """The global minibatch of the current step."""
+        return self.phase.minibatch if self.progressive else self.config.batch
+
+    def _make_iterator(self):
+        # Progressive growing reads the current resolution's level, as ProGAN.
+        resolution = self.phase.resolution if self.progressive else None
+        dataset = make_dataset(
+            self.info,
+            self.batch,
+            seed=self.config.seed,
+            max_images=self.config.max_images,
+            data_percentage=self.config.data_percentage,
+            resolution=resolution,
+        )
+        return iter(dataset)
+
+    def _make_checkpointer(self):
+        # The checkpoint holds the current data iterator, so a new phase of
+        # progressive growing makes a new Checkpointer over the same directory.
+        checkpointer = snapshot.Checkpointer(
+            self.run_dir / "checkpoints",
+            max_to_keep=self.config.keep_checkpoints,
             G=snapshot.network_variables(self.G),
             D=snapshot.network_variables(self.D),
             Gs=snapshot.network_variables(self.Gs),
@@ -160,41 +247,25 @@ class Trainer:
                 if scaler is not None
             },
         )
-        latent_size = self.G.latent_size
-        self.steps = TrainSteps(
-            self.strategy,
-            self.G,
-            self.D,
-            self.Gs,
-            make_loss(config.loss, config.r1_gamma, config.r2_gamma),
-            self.g_opt,
-            self.d_opt,
-            config.batch,
-            latent_size,
-            self.info.label_size,
-            config.mirror_augment,
-            config.seed,
-            config.jit,
-            self.loss_scales,
-        )
-        rng = np.random.RandomState(config.seed)
-        self.grid_latents = rng.randn(config.grid_images, latent_size).astype(
-            np.float32
-        )
-        self.grid_labels = None
-        if self.info.label_size:
-            rows = rng.randint(0, len(self.info.labels), config.grid_images)
-            self.grid_labels = self.info.labels[rows]
-        self.grid_columns = int(math.ceil(math.sqrt(config.grid_images)))
-        self.writer = tf.summary.create_file_writer(str(run_dir))
-        self.stats = default_collector()
-        self.inception = None
-        self.previous_snapshot = None
+        previous = getattr(self, "checkpointer", None)
+        if previous is not None:
+            checkpointer.stale = previous.stale
+        return checkpointer
 
     def resume(self, path=None):
         """Restores the latest (or a given) checkpoint; returns its path."""
+        path = path or self.checkpointer.latest
+        if self.progressive and path is not None:
+            # The checkpointed iterator is the phase's: make it before restoring.
+            reader = tf.train.load_checkpoint(path)
+            nimg = int(reader.get_tensor("cur_nimg/.ATTRIBUTES/VARIABLE_VALUE"))
+            self.phase = self._phase(nimg)
+            self.iterator = self._make_iterator()
+            self.checkpointer = self._make_checkpointer()
         restored = self.checkpointer.restore(path)
         self.nimg, self.step_count = int(self.cur_nimg.numpy()), int(self.step.numpy())
+        if self.progressive:
+            self.prev_lod = float(self.G.lod.numpy())
         self.log(f"Resumed from {restored} at kimg {self.nimg / 1000:.3f}.")
         return restored
 
@@ -269,12 +340,44 @@ class Trainer:
                     tf.summary.scalar(f"Metrics/{metric}/{key}", value)
         self.writer.flush()
 
+    def _set_lod(self, lod):
+        for network in (self.G, self.Gs, self.D):
+            network.lod.assign(lod)
+
+    def _grow(self):
+        """ProGAN's schedule for this step: lod, phase, optimizer resets.
+
+        Returns:
+            `(G_lrate, D_lrate, alpha)`.
+        """
+        phase = self._phase(self.nimg)
+        if phase.resolution != self.phase.resolution:
+            self.phase = phase
+            self.iterator = self._make_iterator()
+            self.checkpointer = self._make_checkpointer()
+            side = phase.resolution
+            self.log(
+                f"Growing to {side}x{side} at kimg {self.nimg / 1000:.1f} "
+                f"(minibatch {phase.minibatch})."
+            )
+        self.phase = phase
+        if self.config.reset_opt_for_new_lod and _lod_changed(phase.lod, self.prev_lod):
+            reset_optimizer_state(self.g_opt)
+            reset_optimizer_state(self.d_opt)
+        self.prev_lod = phase.lod
+        self._set_lod(phase.lod)
+        return phase.G_lrate, phase.D_lrate, phase.lod - math.floor(phase.lod)
+
     def _iteration(self):
         config = self.config
         cur_nimg = self.nimg
+        g_base, d_base = config.g_lr or config.lr, config.d_lr or config.lr
+        alpha = 0.0
+        if self.progressive:
+            g_base, d_base, alpha = self._grow()
         g_lr, d_lr = (
             learning_rate(cur_nimg, base, config.lrate_rampup_kimg)
-            for base in (config.g_lr or config.lr, config.d_lr or config.lr)
+            for base in (g_base, d_base)
         )
         self.g_opt.learning_rate.assign(g_lr)
         self.d_opt.learning_rate.assign(d_lr)
@@ -282,15 +385,16 @@ class Trainer:
         terms = {}
         for repeat in range(config.D_repeats):
             batch = next(self.iterator)
-            terms.update(self.steps.d_step(batch, step * config.D_repeats + repeat))
-        terms.update(self.steps.g_step(batch, step))
+            d_step = step * config.D_repeats + repeat
+            terms.update(self.steps.d_step(batch, d_step, alpha))
+        terms.update(self.steps.g_step(batch, step, alpha))
         beta = config.ema_decay
         if beta is None:
             beta = ema_beta(
-                cur_nimg, config.batch, config.G_smoothing_kimg, config.ema_rampup
+                cur_nimg, self.batch, config.G_smoothing_kimg, config.ema_rampup
             )
         self.steps.update_gs(tf.constant(beta, tf.float32))
-        self.nimg += config.batch
+        self.nimg += self.batch * config.D_repeats  # Official: reals shown to D.
         self.step_count += 1
         return terms
 
@@ -314,8 +418,10 @@ class Trainer:
         kimg_done = (cur_nimg - tick_start_nimg) / 1000
         sec_per_kimg = tick_time / max(kimg_done, 1e-9)
         remaining = config.total_kimg - cur_nimg / 1000
+        lod = f"lod {self.phase.lod:<5.2f} " if self.progressive else ""
         self.log(
-            f"tick {tick:<5d} kimg {cur_nimg / 1000:<8.1f} batch {config.batch:<4d} "
+            f"tick {tick:<5d} kimg {cur_nimg / 1000:<8.1f} {lod}"
+            f"batch {self.batch:<4d} "
             f"time {_format_time(now - start_time):<10s} sec/tick {tick_time:<7.1f} "
             f"sec/kimg {sec_per_kimg:<7.2f} "
             f"ETA {_format_time(remaining * sec_per_kimg):<9s} "
@@ -325,6 +431,9 @@ class Trainer:
             for name, value in means.items():
                 tf.summary.scalar(name, value)
             tf.summary.scalar("Progress/lr", self.g_opt.learning_rate.numpy())
+            tf.summary.scalar("Progress/minibatch", self.batch)
+            if self.progressive:
+                tf.summary.scalar("Progress/lod", self.phase.lod)
             tf.summary.scalar("Progress/d_lr", self.d_opt.learning_rate.numpy())
             tf.summary.scalar("Timing/images_per_sec", 1000 / max(sec_per_kimg, 1e-9))
             tf.summary.scalar("Timing/sec_per_kimg", sec_per_kimg)

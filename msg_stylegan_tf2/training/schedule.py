@@ -1,5 +1,8 @@
 """Schedules as pure functions of the number of real images shown (`cur_nimg`)."""
 
+import dataclasses
+import math
+
 
 def learning_rate(cur_nimg, base_lr, rampup_kimg=0.0):
     """Official schedule: `base_lr`, ramped up linearly over `rampup_kimg`."""
@@ -24,3 +27,67 @@ def ema_beta(cur_nimg, batch, half_life_kimg=10.0, rampup=None):
     if half_life <= 0:
         return 0.0
     return 0.5 ** (batch / half_life)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgressivePhase:
+    """ProGAN's training parameters at one point of the run (`TrainingSchedule`)."""
+
+    lod: float
+    resolution: int
+    minibatch: int
+    G_lrate: float
+    D_lrate: float
+
+
+def _by_resolution(mapping):
+    # JSON turns int keys into strings; accept both.
+    return {int(k): v for k, v in (mapping or {}).items()}
+
+
+def progressive_phase(
+    cur_nimg,
+    resolution_log2,
+    num_replicas=1,
+    lod_initial_resolution=4,
+    lod_training_kimg=600,
+    lod_transition_kimg=600,
+    minibatch_base=16,
+    minibatch_dict=None,
+    G_lrate_base=0.001,
+    G_lrate_dict=None,
+    D_lrate_base=0.001,
+    D_lrate_dict=None,
+):
+    """Official ProGAN schedule (train.py `TrainingSchedule`) at `cur_nimg`.
+
+    Each phase trains `lod_training_kimg` at one resolution, then fades the
+    next one in over `lod_transition_kimg` (lod falls linearly by 1).
+
+    Returns:
+        ProgressivePhase; `minibatch` is rounded down to a multiple of
+        `num_replicas`.
+    """
+    kimg = cur_nimg / 1000.0
+    phase_dur = lod_training_kimg + lod_transition_kimg
+    phase_idx = int(math.floor(kimg / phase_dur)) if phase_dur > 0 else 0
+    phase_kimg = kimg - phase_idx * phase_dur
+    lod = resolution_log2 - math.floor(math.log2(lod_initial_resolution)) - phase_idx
+    if lod_transition_kimg > 0:
+        lod -= max(phase_kimg - lod_training_kimg, 0.0) / lod_transition_kimg
+    lod = max(lod, 0.0)
+    resolution = 2 ** (resolution_log2 - int(math.floor(lod)))
+    minibatch = _by_resolution(minibatch_dict).get(resolution, minibatch_base)
+    minibatch -= minibatch % num_replicas
+    if minibatch < 1:
+        raise ValueError(
+            f"The minibatch at {resolution}x{resolution} is smaller than the "
+            f"number of replicas ({num_replicas}); raise it in the schedule."
+        )
+    return ProgressivePhase(
+        lod=float(lod),
+        resolution=resolution,
+        minibatch=minibatch,
+        G_lrate=_by_resolution(G_lrate_dict).get(resolution, G_lrate_base),
+        D_lrate=_by_resolution(D_lrate_dict).get(resolution, D_lrate_base),
+    )
