@@ -70,7 +70,12 @@ flags.DEFINE_float("adam_beta1", 0.0, "Adam beta1 (official 0).")
 flags.DEFINE_float("adam_beta2", 0.99, "Adam beta2 (official 0.99).")
 flags.DEFINE_float("ema_decay", None, "Fixed Gs decay per step instead of a half-life.")
 flags.DEFINE_boolean("use_wscale", True, "Equalized learning rate (off: plain init).")
-flags.DEFINE_boolean("spectral_norm", False, "Spectral normalisation of every D layer.")
+flags.DEFINE_enum(
+    "spectral_norm",
+    "none",
+    ["none", "D", "both"],
+    "Spectral normalisation of every conv/dense layer of D, or of D and G.",
+)
 flags.DEFINE_float(
     "lrate_rampup_kimg", 0.0, "Linear learning-rate ramp-up.", lower_bound=0
 )

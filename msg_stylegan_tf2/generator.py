@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from msg_stylegan_tf2 import official
+from msg_stylegan_tf2.layers import enable_spectral_norm
 from msg_stylegan_tf2.synthesis import Mapping, Synthesis
 
 MAPPING_KWARGS = (
@@ -82,6 +83,7 @@ class Generator(keras.Model):
         use_instance_norm=True,
         fused_scale="auto",
         blur_filter=(1, 2, 1),
+        spectral_norm=False,
         dtype=None,
         name="G",
     ):
@@ -103,6 +105,8 @@ class Generator(keras.Model):
             dlatent_broadcast=self.num_layers,
             dtype=dtype,
         )
+        if spectral_norm:  # Every conv/dense (the original MSG-GAN post's option).
+            enable_spectral_norm(self)
 
     @property
     def resolution(self):
@@ -181,6 +185,7 @@ class Generator(keras.Model):
         out = {"G/dlatent_avg": (self.dlatent_avg, official.SAME)}
         out.update(self.mapping.official_variable_map())
         out.update(self.synthesis.official_variable_map())
+        out.update(official.spectral_norm_entries(self, "G"))
         return out
 
     def get_config(self):

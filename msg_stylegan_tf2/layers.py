@@ -456,9 +456,10 @@ class StyleMod(keras.layers.Layer):
     Call: x `[N, H, W, C]`, dlatent `[N, dlatent_size]` -> `[N, H, W, C]`.
     """
 
-    def __init__(self, use_wscale=True, **kwargs):
+    def __init__(self, use_wscale=True, spectral_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.use_wscale = bool(use_wscale)
+        self.spectral_norm = bool(spectral_norm)
         self.dense = None
 
     def build(self, x_shape, dlatent_shape):
@@ -467,6 +468,7 @@ class StyleMod(keras.layers.Layer):
             2 * channels,
             gain=1.0,
             use_wscale=self.use_wscale,
+            spectral_norm=self.spectral_norm,
             name="dense",
             dtype=self.dtype_policy,
         )
@@ -480,7 +482,11 @@ class StyleMod(keras.layers.Layer):
         return x * (scale + 1.0) + shift
 
     def get_config(self):
-        return {**super().get_config(), "use_wscale": self.use_wscale}
+        return {
+            **super().get_config(),
+            "use_wscale": self.use_wscale,
+            "spectral_norm": self.spectral_norm,
+        }
 
 
 @_serializable
@@ -577,3 +583,29 @@ class MinibatchStdDev(keras.layers.Layer):
             "group_size": self.group_size,
             "num_new_features": self.num_new_features,
         }
+
+
+def enable_spectral_norm(model):
+    """Turns on spectral normalisation in every equalized dense/conv layer of a
+    network whose layers exist but are not built yet (`--spectral_norm=both`).
+
+    Raises:
+        ValueError: a layer is already built (its variables exist).
+    """
+    # Keras has no public recursive layer walk; `_flatten_layers` is what
+    # `Model.summary` uses.
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, (_EqualizedBase, StyleMod)):
+            if layer.built:
+                raise ValueError(f"{layer.name}: built; enable spectral norm first.")
+            layer.spectral_norm = True
+
+
+def spectral_norm_states(model):
+    """The power-iteration vectors `sn_u` of a built network, in layer order
+    (the same for two builds of one architecture, e.g. G and Gs)."""
+    return [
+        layer.sn_u
+        for layer in model._flatten_layers(include_self=False)
+        if getattr(layer, "sn_u", None) is not None
+    ]

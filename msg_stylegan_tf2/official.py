@@ -115,3 +115,14 @@ def assign_official_variables(model, arrays):
         converted[name] = to_ours(array, layout).astype(variable.dtype)
     for name, (variable, _) in targets.items():
         variable.assign(converted[name])
+
+
+def spectral_norm_entries(model, prefix):
+    """Not official: a generator's spectral-norm states as `<prefix>/sn_u_<i>`
+    (in layer order), so that checkpoints keep them."""
+    from msg_stylegan_tf2.layers import spectral_norm_states
+
+    return {
+        f"{prefix}/sn_u_{i:03d}": (u, SAME)
+        for i, u in enumerate(spectral_norm_states(model))
+    }

@@ -20,6 +20,7 @@ from msg_stylegan_tf2.layers import (
     PixelNorm,
     apply_activation,
     dtype_policy_scope,
+    enable_spectral_norm,
     upscale2d,
 )
 from msg_stylegan_tf2.pyramid import downsample_pyramid
@@ -56,6 +57,7 @@ class ProGANGenerator(keras.Model):
         use_leakyrelu=True,
         fused_scale=True,
         progressive=False,
+        spectral_norm=False,
         dtype=None,
         name="G",
     ):
@@ -98,6 +100,8 @@ class ProGANGenerator(keras.Model):
             ]
             self.activation = act
             self.progressive = progressive
+            if spectral_norm:  # Every conv/dense (the original MSG-GAN post).
+                enable_spectral_norm(self)
             self.lod = None
             if progressive:
                 self.lod = add_lod_variable(self)
@@ -214,6 +218,7 @@ class ProGANGenerator(keras.Model):
             out[scope + "/bias"] = (torgb.bias, official.SAME)
         if self.lod is not None:
             out["G/lod"] = (self.lod, official.SAME)
+        out.update(official.spectral_norm_entries(self, "G"))
         return out
 
     def get_config(self):

@@ -286,10 +286,14 @@ def test_switches_change_what_they_should_and_are_recorded(tmp_path, image_folde
         adam_beta2=0.9,
         ema_decay=0.5,
         use_wscale=False,
+        spectral_norm="both",
     )
     config = cli.build_config(values)
     saved = json.loads(config.to_json())
     assert saved["G_kwargs"]["use_wscale"] is False and saved["ema_decay"] == 0.5
+    assert saved["G_kwargs"]["spectral_norm"] and saved["D_kwargs"]["spectral_norm"]
+    d_only = cli.build_config({**values, "spectral_norm": "D"})
+    assert "spectral_norm" not in d_only.G_kwargs and d_only.D_kwargs["spectral_norm"]
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     trainer = Trainer(config, run_dir, lambda line: None)

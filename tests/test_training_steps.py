@@ -194,3 +194,50 @@ def test_spectral_norm_keeps_each_d_kernel_near_unit_norm():
         raw = (layer.weight * layer.runtime_coef).numpy()
         assert np.linalg.svd(raw.reshape(-1, raw.shape[-1]), compute_uv=False)[0] > 1.2
     assert "D/4x4/Dense0/sn_u" in D.official_variable_map()
+
+
+def test_spectral_norm_of_both_networks_keeps_each_g_kernel_near_unit_norm():
+    from msg_stylegan_tf2.layers import spectral_norm_states
+
+    G, D = build_networks("tiny", use_noise=False, spectral_norm=True)
+    Gs, _ = build_networks("tiny", use_noise=False, spectral_norm=True)
+    steps = TrainSteps(
+        tf.distribute.get_strategy(),
+        G,
+        D,
+        Gs,
+        make_loss("logistic"),
+        adam(),
+        adam(),
+        16,
+    )
+    images = tf.constant(
+        np.random.RandomState(0).randint(0, 256, [4, 16, 16, 3]), tf.uint8
+    )
+    for step in range(30):
+        steps.g_step((images, tf.zeros([4, 0])), tf.constant(step, tf.int64))
+    steps.update_gs(tf.constant(0.5))
+    # Gs copies G's power-iteration states (non-trainable, as official).
+    pairs = zip(spectral_norm_states(Gs), spectral_norm_states(G), strict=True)
+    for ours, theirs in pairs:
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    layers = [
+        layer
+        for layer in G._flatten_layers(include_self=False)
+        if getattr(layer, "sn_u", None) is not None
+    ]
+    # Mapping, convolutions, style modulations and ToRGBs: 2 + 5 + 6 + 3.
+    assert len(layers) == 16
+    raw_tops = []
+    for layer in layers:
+        w = layer._scaled_weight(tf.float32).numpy()
+        top = np.linalg.svd(w.reshape(-1, w.shape[-1]), compute_uv=False)[0]
+        assert abs(top - 1.0) < 0.1, (layer.name, top)
+        raw = (layer.weight * layer.runtime_coef).numpy()
+        raw_tops.append(
+            np.linalg.svd(raw.reshape(-1, raw.shape[-1]), compute_uv=False)[0]
+        )
+    assert max(raw_tops) > 1.5  # Without the normalisation they would not be 1.
+    # The states are checkpointed by name.
+    names = [k for k in G.official_variable_map() if "sn_u" in k]
+    assert names == [f"G/sn_u_{i:03d}" for i in range(16)]

@@ -84,8 +84,11 @@ def build_config(options):
         d_kwargs["combine"] = options["combine"]
     if options.get("use_wscale") is False:  # Plain initialisation (BMSG-GAN).
         g_kwargs["use_wscale"] = d_kwargs["use_wscale"] = False
-    if options.get("spectral_norm"):  # Every conv/dense of D (original MSG-GAN post).
+    # Every conv/dense of D, or of both networks (the original MSG-GAN post).
+    if options.get("spectral_norm") in ("D", "both"):
         d_kwargs["spectral_norm"] = True
+    if options.get("spectral_norm") == "both":
+        g_kwargs["spectral_norm"] = True
     return TrainingConfig(
         dataset=tfrecord_dir,
         preset=preset_name(options),
