@@ -128,6 +128,22 @@ PRESETS = {
             },
         },
     ),
+    "msg_progan_demo_32": _preset(
+        "msg_progan",
+        32,
+        "progan_demo_32's G, loss and lr with multi-scale gradients instead of "
+        "growing: the paper's comparison on the emoji demo.",
+        G={"fmap_max": 64, "latent_size": 128},
+        D={"fmap_max": 64},
+        train={
+            "loss": "wgan_gp",
+            "lr": 0.001,
+            "total_kimg": 40,
+            "tick_kimg": 2,
+            "network_snapshot_ticks": 4,
+            "ema_rampup": 0.05,
+        },
+    ),
     "tiny_progan": _preset(
         "progan",
         16,
@@ -156,6 +172,6 @@ def get_preset(name):
 # The preset train.py uses for an `--arch` given without `--preset`.
 DEFAULT_PRESETS = {
     "msg_stylegan": "demo_32",
-    "msg_progan": "msg_progan_32",
+    "msg_progan": "msg_progan_demo_32",
     "progan": "progan_demo_32",
 }

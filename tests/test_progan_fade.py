@@ -149,3 +149,13 @@ def test_schedule_follows_the_official_training_schedule():
     assert progressive_phase(0, 10, num_replicas=3, **sched).minibatch == 126
     with pytest.raises(ValueError, match="smaller than the number of replicas"):
         progressive_phase(5_000_000, 10, num_replicas=8, **sched)
+
+
+@pytest.mark.parametrize("resolution", [1024, 256, 128, 32])
+def test_param_counts_equal_the_official_networks(resolution):
+    from msg_stylegan_tf2.networks import build_networks, count_params
+
+    counts = json.loads((DATA / "progan_param_counts.json").read_text())
+    G, D = build_networks(f"progan_{resolution}")
+    assert count_params(G) == counts[str(resolution)]["G"]
+    assert count_params(D) == counts[str(resolution)]["D"]

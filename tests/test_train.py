@@ -388,3 +388,19 @@ def test_progan_resumes_mid_fade_exactly(tmp_path, image_folder):
     assert ours.keys() == theirs.keys()
     for name in ours:
         np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "arch, preset, loss",
+    [
+        (None, "demo_32", "logistic"),
+        ("msg_stylegan", "demo_32", "logistic"),
+        ("msg_progan", "msg_progan_demo_32", "wgan_gp"),
+        ("progan", "progan_demo_32", "wgan_gp"),
+    ],
+)
+def test_arch_without_preset_picks_its_demo(tmp_path, image_folder, arch, preset, loss):
+    values = options(tmp_path, image_folder, preset=None, arch=arch, loss=None)
+    config = cli.build_config(values)
+    assert (config.preset, config.loss) == (preset, loss)
+    assert (config.sched is not None) == (arch == "progan")
