@@ -38,6 +38,7 @@ flags.DEFINE_float("seconds", 10.0, "Seconds per measurement.")
 flags.DEFINE_string("stylegan_preset", "demo_32", "Widths of the MSG-StyleGAN.")
 flags.DEFINE_string("progan_preset", "msg_progan_32", "Widths of the MSG-ProGAN.")
 flags.DEFINE_integer("fmap_max", 64, "fmap_max for both (small nets suit a CPU).")
+flags.DEFINE_boolean("jit", False, "Compile the steps with XLA (train.py --jit).")
 FLAGS = flags.FLAGS
 
 
@@ -101,7 +102,17 @@ def measure(arch, resolution, precision):
     g_opt = keras.optimizers.Adam(0.003, beta_1=0.0, beta_2=0.99, epsilon=1e-8)
     d_opt = keras.optimizers.Adam(0.003, beta_1=0.0, beta_2=0.99, epsilon=1e-8)
     latent = G.latent_size
-    steps = TrainSteps(strategy, G, D, Gs, make_loss("logistic"), g_opt, d_opt, latent)
+    steps = TrainSteps(
+        strategy,
+        G,
+        D,
+        Gs,
+        make_loss("logistic"),
+        g_opt,
+        d_opt,
+        latent,
+        jit=FLAGS.jit,
+    )
     rng = np.random.RandomState(0)
     images = tf.constant(
         rng.randint(0, 256, [FLAGS.batch, resolution, resolution, 3]), tf.uint8
@@ -160,7 +171,8 @@ def main(argv):
                 )
     devices = [d.device_type for d in tf.config.list_logical_devices()]
     print(
-        f"\nbatch {FLAGS.batch}, fmap_max {FLAGS.fmap_max}, {os.cpu_count()} CPU "
+        f"\nbatch {FLAGS.batch}, fmap_max {FLAGS.fmap_max}, jit {FLAGS.jit}, "
+        f"{os.cpu_count()} CPU "
         f"cores, devices {devices}\n"
     )
     print(

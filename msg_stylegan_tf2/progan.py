@@ -28,6 +28,14 @@ from msg_stylegan_tf2.synthesis import feature_maps
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
 
 
+def _check_no_truncation(psi):
+    if psi is not None and psi != 1:
+        raise ValueError(
+            "ProGAN generators have no truncation trick (no W space). "
+            f"Received truncation_psi={psi}; use 1 or none."
+        )
+
+
 class ProGANGenerator(keras.Model):
     """MSG-ProGAN generator (official ProGAN `G_paper` kwargs).
 
@@ -124,6 +132,13 @@ class ProGANGenerator(keras.Model):
     def _norm(self, x):
         return self.pixel_norm(x) if self.pixel_norm is not None else x
 
+    def __call__(self, *args, **kwargs):
+        # Checked before Keras wraps errors raised in `call` into several lines.
+        psi = kwargs.get("truncation_psi", args[2] if len(args) > 2 else None)
+        if isinstance(psi, (int, float)):
+            _check_no_truncation(psi)
+        return super().__call__(*args, **kwargs)
+
     def call(
         self,
         latents,
@@ -136,11 +151,7 @@ class ProGANGenerator(keras.Model):
     ):
         # Same call as Generator; ProGAN has no W space to truncate and no noise.
         del truncation_cutoff, randomize_noise, noise_seed
-        if truncation_psi is not None and truncation_psi != 1:
-            raise ValueError(
-                "MSG-ProGAN has no truncation trick (no W space). "
-                f"Received truncation_psi={truncation_psi}"
-            )
+        _check_no_truncation(truncation_psi)
         images = self._torgb_images(latents, labels, self.resolution_log2)
         if not self.progressive:
             return images

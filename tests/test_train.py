@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from msg_stylegan_tf2.training import cli
 from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
+from msg_stylegan_tf2.training.snapshot import load_generator
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STEP_KIMG = 0.008  # One step of the batch of 8 used here.
@@ -376,7 +377,16 @@ def test_progan_resumes_mid_fade_exactly(tmp_path, image_folder):
     total = 9
     Trainer(progan_config(tmp_path, image_folder, total), straight_dir).run()
     # Stop after 4 steps: the next step is the second of the 8x8 fade.
-    Trainer(progan_config(tmp_path, image_folder, 4), resumed_dir).run()
+    short = progan_config(tmp_path, image_folder, 4)
+    short.save(resumed_dir)
+    Trainer(short, resumed_dir).run()
+    # Tools see the image at the lod of the last step: 8x8 fading, upscaled.
+    Gs, _, _ = load_generator(resumed_dir)
+    assert float(Gs.lod.numpy()) == pytest.approx(5 / 3)
+    image = Gs(tf.random.normal([2, 16]))[-1].numpy()
+    # (Equal to rounding: the official linear structure lerps with t = 1.)
+    np.testing.assert_allclose(image[:, ::2, ::2], image[:, 1::2, 1::2], atol=1e-5)
+    assert np.abs(image[:, ::2] - image[:, 1::2]).max() < 1e-5
     lines = []
     trainer = Trainer(
         progan_config(tmp_path, image_folder, total), resumed_dir, lines.append
