@@ -27,10 +27,16 @@ def sgd():
     return keras.optimizers.SGD(0.001)
 
 
-def train_three_steps(strategy, init=None, loss="logistic", optimizer=sgd):
+def train_three_steps(
+    strategy, init=None, loss="logistic", optimizer=sgd, preset="tiny", side=16
+):
+    # ProGAN trains at `side` (its growing path, faded with alpha 0.5).
+    progressive = preset == "tiny_progan"
+    network = {"mbstd_group_size": 0} if progressive else NETWORK
+    label_size = 0 if progressive else 2
     with strategy.scope():
-        G, D = build_networks("tiny", **NETWORK)
-        Gs, _ = build_networks("tiny", **NETWORK)
+        G, D = build_networks(preset, **network)
+        Gs, _ = build_networks(preset, **network)
         g_opt, d_opt = optimizer(), optimizer()
         g_opt.build(G.trainable_weights)
         d_opt.build(D.trainable_weights)
@@ -39,33 +45,53 @@ def train_three_steps(strategy, init=None, loss="logistic", optimizer=sgd):
         assign_official_variables(D, init[1])
     assign_official_variables(Gs, official_variables(G))
     steps = TrainSteps(
-        strategy, G, D, Gs, make_loss(loss), g_opt, d_opt, 16, 2, True, seed=3
+        strategy,
+        G,
+        D,
+        Gs,
+        make_loss(loss),
+        g_opt,
+        d_opt,
+        16,
+        label_size,
+        True,
+        seed=3,
+        progressive=progressive,
     )
     rng = np.random.RandomState(0)
-    images = rng.randint(0, 256, [8, 16, 16, 3]).astype(np.uint8)
-    labels = np.eye(2, dtype=np.float32)[rng.randint(0, 2, 8)]
+    images = rng.randint(0, 256, [8, side, side, 3]).astype(np.uint8)
+    labels = np.eye(2, dtype=np.float32)[rng.randint(0, 2, 8)][:, :label_size]
     data = tf.data.Dataset.from_tensors((images, labels)).repeat()
     iterator = iter(data)
+    alpha = 0.5 if progressive else 0.0
     for step in range(3):
         batch = next(iterator)
-        steps.d_step(batch, tf.constant(step, tf.int64))
-        steps.g_step(batch, tf.constant(step, tf.int64))
+        steps.d_step(batch, tf.constant(step, tf.int64), alpha)
+        steps.g_step(batch, tf.constant(step, tf.int64), alpha)
         steps.update_gs(tf.constant(0.9))
     return G, D, Gs
 
 
-@pytest.mark.parametrize("loss", ["logistic", "wgan_gp"])
-def test_mirrored_replicas_train_like_one_device(loss):
+@pytest.mark.parametrize(
+    "loss, preset, side",
+    [
+        ("logistic", "tiny", 16),
+        ("wgan_gp", "tiny", 16),
+        ("wgan_gp", "tiny_progan", 8),  # Growing: 8x8 fading in.
+    ],
+)
+def test_mirrored_replicas_train_like_one_device(loss, preset, side):
     one = tf.distribute.OneDeviceStrategy("/cpu:0")
     # Same initial weights on both, taken from a fresh one-device build.
+    network = {"mbstd_group_size": 0} if preset == "tiny_progan" else NETWORK
     keras.utils.set_random_seed(1234)
     with one.scope():
-        G0, D0 = build_networks("tiny", **NETWORK)
+        G0, D0 = build_networks(preset, **network)
     start = (official_variables(G0), official_variables(D0))
     keras.utils.set_random_seed(1234)
-    G1, D1, Gs1 = train_three_steps(one, start, loss)
+    G1, D1, Gs1 = train_three_steps(one, start, loss, preset=preset, side=side)
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    G2, D2, Gs2 = train_three_steps(mirrored, start, loss)
+    G2, D2, Gs2 = train_three_steps(mirrored, start, loss, preset=preset, side=side)
     for a, b in ((G1, G2), (D1, D2), (Gs1, Gs2)):
         ours, theirs = official_variables(a), official_variables(b)
         for name in ours:
@@ -73,8 +99,9 @@ def test_mirrored_replicas_train_like_one_device(loss):
                 ours[name], theirs[name], rtol=1e-5, atol=1e-5, err_msg=name
             )
     # Training moved the weights.
-    moved = official_variables(D1)["D/FromRGB_lod0/weight"]
-    assert np.abs(moved - start[1]["D/FromRGB_lod0/weight"]).max() > 1e-4
+    name = "D/FromRGB_lod1/weight" if side == 8 else "D/FromRGB_lod0/weight"
+    moved = official_variables(D1)[name]
+    assert np.abs(moved - start[1][name]).max() > 1e-4
 
 
 def test_learning_rate_ramp_up():
