@@ -17,6 +17,7 @@ from absl import app, flags
 flags.DEFINE_list("runs", None, "Run directories.")
 flags.DEFINE_integer("resolution", None, "Resolution to plot (default: the highest).")
 flags.DEFINE_string("out", "stability.png", "Output PNG.")
+flags.DEFINE_boolean("log_y", True, "Logarithmic MSE axis.")
 FLAGS = flags.FLAGS
 
 
@@ -54,7 +55,11 @@ def main(argv):
             kimg, mse, side = read_series(run, FLAGS.resolution)
             series[pathlib.Path(run).name] = (kimg, mse)
         image = line_plot(
-            series, f"Stability at {side}x{side}", "kimg", "MSE between snapshots"
+            series,
+            f"Stability at {side}x{side}",
+            "kimg",
+            "MSE between snapshots",
+            log_y=FLAGS.log_y,
         )
         save_png(image, FLAGS.out)
     except (ValueError, OSError) as e:

@@ -7,12 +7,24 @@ import PIL.ImageDraw
 COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
 
 
-def line_plot(series, title, xlabel, ylabel, size=(640, 400)):
+def line_plot(series, title, xlabel, ylabel, size=(640, 400), log_y=False):
     """Draws `{name: (xs, ys)}` as lines on shared axes.
+
+    Args:
+        log_y: logarithmic y axis (values <= 0 are drawn at the smallest
+            positive one).
 
     Returns:
         uint8 `[H, W, 3]`.
     """
+    if log_y:
+        ys_all = [np.asarray(y, float) for _, y in series.values()]
+        positive = np.concatenate([y[y > 0] for y in ys_all] or [[1.0]])
+        floor = float(positive.min()) if positive.size else 1.0
+        series = {
+            name: (x, np.log10(np.maximum(np.asarray(y, float), floor)))
+            for name, (x, y) in series.items()
+        }
     width, height = size
     left, right, top, bottom = 70, 20, 40, 50
     image = PIL.Image.new("RGB", size, "white")
@@ -21,6 +33,9 @@ def line_plot(series, title, xlabel, ylabel, size=(640, 400)):
     ys = np.concatenate([np.asarray(y, float) for _, y in series.values()] or [[0, 1]])
     x0, x1 = float(xs.min()), float(max(xs.max(), xs.min() + 1e-9))
     y0, y1 = 0.0, float(max(ys.max(), 1e-9)) * 1.05
+    if log_y:
+        y0, y1 = float(np.floor(ys.min())), float(np.ceil(ys.max()))
+        y1 = max(y1, y0 + 1)
 
     def to_pixel(x, y):
         px = left + (x - x0) / (x1 - x0) * (width - left - right)
@@ -32,7 +47,8 @@ def line_plot(series, title, xlabel, ylabel, size=(640, 400)):
         yv = y0 + (y1 - y0) * i / 4
         _, py = to_pixel(x0, yv)
         draw.line([left - 4, py, left, py], fill="black")
-        draw.text((4, py - 6), f"{yv:.3g}", fill="black")
+        label = 10**yv if log_y else yv
+        draw.text((4, py - 6), f"{label:.3g}", fill="black")
         xv = x0 + (x1 - x0) * i / 4
         px, _ = to_pixel(xv, y0)
         draw.line([px, height - bottom, px, height - bottom + 4], fill="black")

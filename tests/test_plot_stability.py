@@ -25,6 +25,16 @@ def test_line_plot_draws_each_series():
     assert (31, 119, 180) in colors and (255, 127, 14) in colors
 
 
+def test_log_axis_places_decades_evenly():
+    series = {"a": ([0, 1, 2], [1.0, 0.1, 0.01])}
+    image = line_plot(series, "t", "kimg", "mse", log_y=True)
+    blue = np.argwhere(np.all(image == (31, 119, 180), axis=-1))
+    rows = [blue[np.abs(blue[:, 1] - col) < 2, 0].mean() for col in (70, 345, 620)]
+    # Equal steps in log10: the middle point is halfway between the others.
+    assert abs((rows[0] + rows[2]) / 2 - rows[1]) < 3
+    assert rows[0] < rows[1] < rows[2]
+
+
 def test_cli_plots_runs_and_reports_missing_files(tmp_path):
     for name, scale in (("00000-msg", 1.0), ("00001-progan", 3.0)):
         run = tmp_path / name
