@@ -43,12 +43,14 @@ def line_plot(series, title, xlabel, ylabel, size=(640, 400), log_y=False):
         return px, py
 
     draw.rectangle([left, top, width - right, height - bottom], outline="black")
-    for i in range(5):
-        yv = y0 + (y1 - y0) * i / 4
+    # Log axes get a tick per decade, linear ones five.
+    y_ticks = np.arange(y0, y1 + 0.5) if log_y else np.linspace(y0, y1, 5)
+    for yv in y_ticks:
         _, py = to_pixel(x0, yv)
         draw.line([left - 4, py, left, py], fill="black")
         label = 10**yv if log_y else yv
         draw.text((4, py - 6), f"{label:.3g}", fill="black")
+    for i in range(5):
         xv = x0 + (x1 - x0) * i / 4
         px, _ = to_pixel(xv, y0)
         draw.line([px, height - bottom, px, height - bottom + 4], fill="black")
