@@ -1,4 +1,5 @@
-"""Safe import of official msg-stylegan-tf network pickles (TF1 dnnlib/tflib).
+"""Safe import of official network pickles: msg-stylegan-tf (TF1 dnnlib/tflib)
+and ProGAN (its `tfutil`).
 
 `network-snapshot-*.pkl` holds `(G, D, Gs)`, each a tflib `Network` whose state
 carries its kwargs, components, variables and the Python source of its build
@@ -18,6 +19,8 @@ import numpy as np
 from msg_stylegan_tf2.discriminator import Discriminator
 from msg_stylegan_tf2.generator import Generator
 from msg_stylegan_tf2.official import assign_official_variables
+from msg_stylegan_tf2.progan import ProGANGenerator
+from msg_stylegan_tf2.progan_discriminator import ProGANDiscriminator
 
 
 class RefusedPickleError(ValueError):
@@ -29,7 +32,8 @@ class EasyDict(dict):
 
 
 class NetworkState:
-    """Stand-in for `dnnlib.tflib.network.Network`: keeps the state, runs nothing."""
+    """Stand-in for `dnnlib.tflib.network.Network` (and ProGAN's
+    `tfutil.Network`): keeps the state, runs nothing."""
 
     def __setstate__(self, state):
         if not isinstance(state, dict):
@@ -68,6 +72,7 @@ ALLOWED = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("dnnlib.util", "EasyDict"): EasyDict,
     ("dnnlib.tflib.network", "Network"): NetworkState,
+    ("tfutil", "Network"): NetworkState,  # ProGAN.
 }
 
 
@@ -129,7 +134,13 @@ def _network_kwargs(state, cls):
     return kwargs
 
 
-BUILDERS = {"G_style": Generator, "D_basic": Discriminator}
+# Official build function -> (our class, official variable prefix, our options).
+BUILDERS = {
+    "G_style": (Generator, "G", {}),
+    "D_basic": (Discriminator, "D", {}),
+    "G_paper": (ProGANGenerator, "G", {"progressive": True}),  # With G/lod.
+    "D_paper": (ProGANDiscriminator, "D", {}),
+}
 
 
 def build_from_state(state):
@@ -140,23 +151,22 @@ def build_from_state(state):
             f"Network {state.get('name')!r} is built by {func!r}; this port imports "
             f"{sorted(BUILDERS)}."
         )
-    cls = BUILDERS[func]
-    model = cls(**_network_kwargs(state, cls))
+    cls, prefix, options = BUILDERS[func]
+    model = cls(**_network_kwargs(state, cls), **options)
     model.build()
-    prefix = "G" if cls is Generator else "D"
     assign_official_variables(model, _variables(state, prefix))
     return model
 
 
 def load_network_pkl(path):
-    """Loads an official msg-stylegan-tf network pickle.
+    """Loads an official msg-stylegan-tf or ProGAN network pickle.
 
     Args:
         path: `network-snapshot-*.pkl` or `network-final.pkl`.
 
     Returns:
-        `{"G": Generator, "D": Discriminator, "Gs": Generator}`, built, with the
-        official weights.
+        `{"G": generator, "D": discriminator, "Gs": generator}`, built, with
+        the official weights (ProGAN's with their level of detail).
 
     Raises:
         RefusedPickleError: the pickle references a global the format never

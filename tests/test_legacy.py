@@ -200,3 +200,24 @@ def test_tools_take_the_pickle_as_network(tmp_path):
     )
     assert results["swd1k"]["swd_avg"] > 0
     assert (tmp_path / "metric-swd1k.jsonl").is_file()
+
+
+def test_an_official_progan_pickle_loads_mid_fade_and_converts(tmp_path):
+    # Written by the official ProGAN code (tests/data/make_progan_pickle.py):
+    # G_paper / D_paper as tfutil.Network states, lod 0.5.
+    from msg_stylegan_tf2.training.snapshot import load_generator, write_network_run
+
+    networks = legacy.load_network_pkl(DATA / "progan-network-snapshot.pkl")
+    expected = np.load(DATA / "progan-network-snapshot-expected.npz")
+    G, D, Gs = networks["G"], networks["D"], networks["Gs"]
+    assert float(G.lod.numpy()) == float(D.lod.numpy()) == 0.5
+    latents = expected["latents"]
+    np.testing.assert_allclose(G(latents)[-1], nhwc(expected["G_images"]), atol=1e-4)
+    np.testing.assert_allclose(Gs(latents)[-1], nhwc(expected["Gs_images"]), atol=1e-4)
+    np.testing.assert_allclose(
+        D(nhwc(expected["reals"])), expected["D_scores"], atol=1e-4
+    )
+    run = write_network_run(G, D, Gs, tmp_path / "converted")
+    restored, config, _ = load_generator(run)
+    assert config.arch == "progan" and float(restored.lod.numpy()) == 0.5
+    np.testing.assert_array_equal(restored(latents)[-1], Gs(latents)[-1])

@@ -179,15 +179,19 @@ def write_network_run(G, D, Gs, out_dir, note=""):
     Raises:
         ValueError: when `out_dir` exists.
     """
+    from msg_stylegan_tf2.progan import ProGANGenerator
     from msg_stylegan_tf2.training.config import TrainingConfig
 
+    arch = "msg_stylegan"
+    if isinstance(G, ProGANGenerator):
+        arch = "progan" if G.progressive else "msg_progan"
     with atomic_directory(out_dir) as tmp:
         g_kwargs = {k: v for k, v in G.get_config().items() if k != "name"}
         d_kwargs = {k: v for k, v in D.get_config().items() if k != "name"}
         config = TrainingConfig(
             dataset="",
             preset=f"imported{': ' + note if note else ''}",
-            arch="msg_stylegan",
+            arch=arch,
             G_kwargs=g_kwargs,
             D_kwargs=d_kwargs,
         )
