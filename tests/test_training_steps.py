@@ -19,6 +19,13 @@ from msg_stylegan_tf2.training.steps import TrainSteps
 NETWORK = dict(use_noise=False, mbstd_group_size=0, label_size=2)
 
 
+@pytest.fixture(scope="module")
+def mirrored():
+    # One strategy per process: separate MirroredStrategy objects in one process
+    # can reuse collective instance keys, and then their all-reduces collide.
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
 def adam():
     return keras.optimizers.Adam(0.003, beta_1=0.0, beta_2=0.99, epsilon=1e-8)
 
@@ -80,7 +87,7 @@ def train_three_steps(
         ("wgan_gp", "tiny_progan", 8),  # Growing: 8x8 fading in.
     ],
 )
-def test_mirrored_replicas_train_like_one_device(loss, preset, side):
+def test_mirrored_replicas_train_like_one_device(loss, preset, side, mirrored):
     one = tf.distribute.OneDeviceStrategy("/cpu:0")
     # Same initial weights on both, taken from a fresh one-device build.
     network = {"mbstd_group_size": 0} if preset == "tiny_progan" else NETWORK
@@ -90,7 +97,6 @@ def test_mirrored_replicas_train_like_one_device(loss, preset, side):
     start = (official_variables(G0), official_variables(D0))
     keras.utils.set_random_seed(1234)
     G1, D1, Gs1 = train_three_steps(one, start, loss, preset=preset, side=side)
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     G2, D2, Gs2 = train_three_steps(mirrored, start, loss, preset=preset, side=side)
     for a, b in ((G1, G2), (D1, D2), (Gs1, Gs2)):
         ours, theirs = official_variables(a), official_variables(b)
