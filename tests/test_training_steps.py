@@ -196,14 +196,9 @@ def test_dynamic_loss_scale_skips_overflows_and_grows():
     assert float(scaler.scale) == 8.0
 
 
-def test_spectral_norm_keeps_each_d_kernel_near_unit_norm():
-    from msg_stylegan_tf2.networks import Discriminator
-
-    G, plain_D = build_networks("tiny", use_noise=False)
-    Gs, _ = build_networks("tiny", use_noise=False)
-    D = Discriminator(**{**plain_D.get_config(), "spectral_norm": True})
-    D.build()
-    steps = TrainSteps(
+def run_steps(G, D, Gs, step_name, steps=30):
+    """Runs D or G steps of the logistic loss on a fixed batch; returns the steps."""
+    train = TrainSteps(
         tf.distribute.get_strategy(),
         G,
         D,
@@ -216,16 +211,31 @@ def test_spectral_norm_keeps_each_d_kernel_near_unit_norm():
     images = tf.constant(
         np.random.RandomState(0).randint(0, 256, [4, 16, 16, 3]), tf.uint8
     )
-    for step in range(30):
-        steps.d_step((images, tf.zeros([4, 0])), tf.constant(step, tf.int64))
+    for step in range(steps):
+        batch = (images, tf.zeros([4, 0]))
+        getattr(train, step_name)(batch, tf.constant(step, tf.int64))
+    return train
+
+
+def top_singular_value(kernel):
+    w = np.asarray(kernel)
+    return np.linalg.svd(w.reshape(-1, w.shape[-1]), compute_uv=False)[0]
+
+
+def test_spectral_norm_keeps_each_d_kernel_near_unit_norm():
+    from msg_stylegan_tf2.networks import Discriminator
+
+    G, plain_D = build_networks("tiny", use_noise=False)
+    Gs, _ = build_networks("tiny", use_noise=False)
+    D = Discriminator(**{**plain_D.get_config(), "spectral_norm": True})
+    D.build()
+    run_steps(G, D, Gs, "d_step")
     layers = [D.fromrgb, *D.combiners.values(), *D.conv0.values(), *D.conv1.values()]
     layers += [D.dense0, D.dense1]
     for layer in layers:
-        w = layer._scaled_weight(tf.float32).numpy()
-        top = np.linalg.svd(w.reshape(-1, w.shape[-1]), compute_uv=False)[0]
+        top = top_singular_value(layer._scaled_weight(tf.float32))
         assert abs(top - 1.0) < 0.1, (layer.name, top)
-        raw = (layer.weight * layer.runtime_coef).numpy()
-        assert np.linalg.svd(raw.reshape(-1, raw.shape[-1]), compute_uv=False)[0] > 1.2
+        assert top_singular_value(layer.weight * layer.runtime_coef) > 1.2
     assert "D/4x4/Dense0/sn_u" in D.official_variable_map()
 
 
@@ -234,22 +244,7 @@ def test_spectral_norm_of_both_networks_keeps_each_g_kernel_near_unit_norm():
 
     G, D = build_networks("tiny", use_noise=False, spectral_norm=True)
     Gs, _ = build_networks("tiny", use_noise=False, spectral_norm=True)
-    steps = TrainSteps(
-        tf.distribute.get_strategy(),
-        G,
-        D,
-        Gs,
-        make_loss("logistic"),
-        adam(),
-        adam(),
-        16,
-    )
-    images = tf.constant(
-        np.random.RandomState(0).randint(0, 256, [4, 16, 16, 3]), tf.uint8
-    )
-    for step in range(30):
-        steps.g_step((images, tf.zeros([4, 0])), tf.constant(step, tf.int64))
-    steps.update_gs(tf.constant(0.5))
+    run_steps(G, D, Gs, "g_step").update_gs(tf.constant(0.5))
     # Gs copies G's power-iteration states (non-trainable, as official).
     pairs = zip(spectral_norm_states(Gs), spectral_norm_states(G), strict=True)
     for ours, theirs in pairs:
