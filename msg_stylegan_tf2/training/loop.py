@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from datasets.reader import describe, make_dataset
 from dnnlib.image_io import image_grid, save_png
+from msg_stylegan_tf2.fade import split_lod
 from msg_stylegan_tf2.losses import make_loss
 from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
 from msg_stylegan_tf2.training import snapshot
@@ -366,7 +367,7 @@ class Trainer:
             reset_optimizer_state(self.d_opt)
         self.prev_lod = phase.lod
         self._set_lod(phase.lod)
-        return phase.G_lrate, phase.D_lrate, phase.lod - math.floor(phase.lod)
+        return phase.G_lrate, phase.D_lrate, split_lod(phase.lod)[1]
 
     def _iteration(self):
         config = self.config
