@@ -64,7 +64,8 @@ def build_config(options):
     from msg_stylegan_tf2.presets import get_preset
     from msg_stylegan_tf2.training.config import TrainingConfig
 
-    preset = get_preset(preset_name(options))
+    preset_id = preset_name(options)
+    preset = get_preset(preset_id)
     source = options.get("dataset") or str(DEMO_ZIP)
     resolution = options.get("resolution") or preset.G["resolution"]
     tfrecord_dir, converted = resolve_dataset(
@@ -91,7 +92,7 @@ def build_config(options):
         g_kwargs["spectral_norm"] = True
     return TrainingConfig(
         dataset=tfrecord_dir,
-        preset=preset_name(options),
+        preset=preset_id,
         arch=preset.arch,
         G_kwargs=g_kwargs,
         D_kwargs=d_kwargs,

@@ -227,9 +227,8 @@ class Trainer:
         return iter(dataset)
 
     def _make_checkpointer(self):
-        # The checkpoint holds the current data iterator, so a new phase of
-        # progressive growing makes a new Checkpointer over the same directory.
-        checkpointer = snapshot.Checkpointer(
+        # A new phase of progressive growing replaces the iterator in it.
+        return snapshot.Checkpointer(
             self.run_dir / "checkpoints",
             max_to_keep=self.config.keep_checkpoints,
             G=snapshot.network_variables(self.G),
@@ -248,10 +247,6 @@ class Trainer:
                 if scaler is not None
             },
         )
-        previous = getattr(self, "checkpointer", None)
-        if previous is not None:
-            checkpointer.stale = previous.stale
-        return checkpointer
 
     def resume(self, path=None):
         """Restores the latest (or a given) checkpoint; returns its path."""
@@ -262,7 +257,7 @@ class Trainer:
             nimg = int(reader.get_tensor("cur_nimg/.ATTRIBUTES/VARIABLE_VALUE"))
             self.phase = self._phase(nimg)
             self.iterator = self._make_iterator()
-            self.checkpointer = self._make_checkpointer()
+            self.checkpointer.replace(iterator=self.iterator)
         restored = self.checkpointer.restore(path)
         self.nimg, self.step_count = int(self.cur_nimg.numpy()), int(self.step.numpy())
         if self.progressive:
@@ -355,18 +350,21 @@ class Trainer:
         if phase.resolution != self.phase.resolution:
             self.phase = phase
             self.iterator = self._make_iterator()
-            self.checkpointer = self._make_checkpointer()
+            self.checkpointer.replace(iterator=self.iterator)
             side = phase.resolution
             self.log(
                 f"Growing to {side}x{side} at kimg {self.nimg / 1000:.1f} "
                 f"(minibatch {phase.minibatch})."
             )
         self.phase = phase
-        if self.config.reset_opt_for_new_lod and _lod_changed(phase.lod, self.prev_lod):
-            reset_optimizer_state(self.g_opt)
-            reset_optimizer_state(self.d_opt)
-        self.prev_lod = phase.lod
-        self._set_lod(phase.lod)
+        if phase.lod != self.prev_lod:  # Constant while a resolution trains.
+            if self.config.reset_opt_for_new_lod and _lod_changed(
+                phase.lod, self.prev_lod
+            ):
+                reset_optimizer_state(self.g_opt)
+                reset_optimizer_state(self.d_opt)
+            self._set_lod(phase.lod)
+            self.prev_lod = phase.lod
         return phase.G_lrate, phase.D_lrate, split_lod(phase.lod)[1]
 
     def _iteration(self):

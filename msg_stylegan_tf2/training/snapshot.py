@@ -70,6 +70,12 @@ class Checkpointer:
     def latest(self):
         return self.manager.latest_checkpoint
 
+    def replace(self, **objects):
+        """Saves and restores these objects from now on, in place of the ones
+        with the same names (e.g. a new phase's data iterator)."""
+        for name, value in objects.items():
+            setattr(self.checkpoint, name, value)
+
     def save(self, number):
         return self.manager.save(checkpoint_number=number)
 
