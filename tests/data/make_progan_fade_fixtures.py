@@ -104,6 +104,7 @@ from make_progan_fixtures import (  # noqa: E402
     _round_bf16,
     _torgb_tensors,
     _upscale,
+    write_npz,
 )
 
 # The G_paper keyword arguments that D_paper shares.
@@ -328,11 +329,7 @@ def make_config(tf, networks, name, cfg, out_dir):
             sort_keys=True,
         )
     )
-    path = Path(out_dir) / f"progan_fade_{name}.npz"
-    np.savez_compressed(path, **data)
-    size = path.stat().st_size
-    print(f"wrote {path} ({size} bytes, {len(data)} arrays)")
-    assert size < MAX_BYTES, size
+    write_npz(Path(out_dir) / f"progan_fade_{name}.npz", data, MAX_BYTES)
 
 
 def main():

@@ -239,11 +239,15 @@ def make_config(tf, networks, name, cfg, out_dir):
     data["config_json"] = np.array(
         json.dumps({"kwargs": kw, "minibatch": n, "seed": cfg["seed"]}, sort_keys=True)
     )
-    path = Path(out_dir) / f"progan_{name}.npz"
+    write_npz(Path(out_dir) / f"progan_{name}.npz", data, MAX_BYTES)
+
+
+def write_npz(path, data, max_bytes):
+    """Writes a compressed fixture and checks that it stays small."""
     np.savez_compressed(path, **data)
     size = path.stat().st_size
     print(f"wrote {path} ({size} bytes, {len(data)} arrays)")
-    assert size < MAX_BYTES, size
+    assert size < max_bytes, size
 
 
 def main():
