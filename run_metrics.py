@@ -9,8 +9,13 @@ Examples:
         --metrics=swd16k,msssim10k --num_images=2048
     python run_metrics.py --network=results/00000-demo_32-emoji64 \\
         --metrics=fid10k,kid10k,is10k --inception=~/inception-2015-12-05.tgz
+
+The Inception graph (downloaded over https, or given with --inception as the
+.tgz or its classify_image_graph_def.pb) must have the pinned sha256;
+--inception_unverified skips that check for a custom graph.
 """
 
+import os
 import sys
 
 from absl import app, flags
@@ -34,6 +39,12 @@ flags.DEFINE_integer("seed", 0, "Seed of latents, sampling and projections.")
 flags.DEFINE_string(
     "inception", None, "inception-2015-12-05.tgz or its .pb (default: cache/download)."
 )
+flags.DEFINE_boolean(
+    "inception_unverified",
+    False,
+    "Skip the sha256 check of --inception: a custom graph with the same tensor "
+    "names, whose FID/KID/IS are not comparable with published numbers.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -47,6 +58,16 @@ def main(argv):
         return fail(f"unexpected arguments {argv[1:]}; options are flags (--help).")
     if not FLAGS.network:
         return fail("--network is required (a run directory or a checkpoint).")
+    if FLAGS.inception_unverified and not FLAGS.inception:
+        return fail(
+            "--inception_unverified needs --inception=PATH: the downloaded and "
+            "cached graphs are always checked."
+        )
+    if FLAGS.inception and not os.path.isfile(os.path.expanduser(FLAGS.inception)):
+        return fail(
+            f"--inception: {FLAGS.inception} is not a file (give the path of "
+            "inception-2015-12-05.tgz or of its classify_image_graph_def.pb)."
+        )
     from metrics.names import parse_metric
 
     try:
@@ -70,6 +91,7 @@ def main(argv):
             batch=FLAGS.batch,
             seed=FLAGS.seed,
             inception=FLAGS.inception,
+            inception_unverified=FLAGS.inception_unverified,
         )
     except (ValueError, OSError) as e:
         return fail(str(e))

@@ -5,14 +5,26 @@ the TTUR reference FID and TF-GAN use. It is imported with its input
 (`ExpandDims:0`, float images in [0, 255]) remapped to a batched placeholder,
 so one call maps uint8 images of any size (the graph resizes them to 299x299
 itself) to the 2048-d `pool_3` features and to the softmax logits for IS.
+
+The graph is a stranger's file that gets imported and run, so its bytes are
+pinned: the sha256 of the `.pb` member is checked on every path (download,
+cache, a user's `.tgz` or `.pb`), unless the caller opts out for a custom graph.
+Downloads are https only, with a timeout and a size cap; archives are read as a
+bounded stream, never extracted.
 """
 
+import gzip
 import hashlib
 import os
 import pathlib
+import ssl
 import tarfile
+import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
+import zlib
+from http.client import HTTPException
 
 import numpy as np
 import tensorflow as tf
@@ -20,16 +32,23 @@ import tensorflow as tf
 from dnnlib.cache import cache_root
 
 GRAPH_URL = (
-    "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
+    "https://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 )
 GRAPH_MEMBER = "classify_image_graph_def.pb"
+# Google publishes no hash; three independent public sources agree on the sha256
+# and size of the member (see the README). Checked on every load.
+GRAPH_SHA256 = "009d6814d1bc560d4e7b236e170e9b2d5ca6f4b57bd8037f6db05776204415c6"
+GRAPH_BYTES = 95_673_916
+# Caps: on the graph (a .pb or the member), on a download and on what a .tgz
+# may decompress to before the member has been read.
+MAX_GRAPH_BYTES = 100 * 2**20
+MAX_ARCHIVE_BYTES = 128 * 2**20
+# Seconds a download may wait on the network at any one step (connect, read).
+DOWNLOAD_TIMEOUT = 60.0
 INPUT_TENSOR = "ExpandDims:0"
 FEATURE_TENSOR = "pool_3:0"
 LOGITS_MATMUL = "softmax/logits/MatMul"
-# The canonical archive's sha256 could not be read on the machine this was
-# written on (no internet). Until it is pinned here, a download's hash is
-# recorded beside the cached copy and every later use is checked against it.
-EXPECTED_SHA256 = None
+UNVERIFIED_HINT = "pass --inception_unverified if it is a custom graph"
 
 
 def default_cache_dir():
@@ -37,91 +56,220 @@ def default_cache_dir():
     return cache_root()
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _one_line(error, limit=300):
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def locate_inception(path=None, cache_dir=None, url=GRAPH_URL, expected_sha256=None):
-    """Finds the Inception graph: `path`, else the cached copy, else a download.
+class _TooLarge(ValueError):
+    pass
+
+
+class _Capped:
+    """A read-only stream that fails once more than `limit` bytes came through."""
+
+    def __init__(self, stream, limit, what):
+        self.stream, self.limit, self.what, self.count = stream, limit, what, 0
+
+    def read(self, size=-1):
+        data = self.stream.read(self.limit + 1 - self.count if size < 0 else size)
+        self.count += len(data)
+        if self.count > self.limit:
+            raise _TooLarge(f"{self.what} is more than {self.limit} bytes.")
+        return data
+
+
+def read_graph_bytes(path, name=None):
+    """The bytes of the graph: a `.pb`, or the member of a `.tgz` (by content).
+
+    The archive is read as a stream: other members are skipped unread, nothing
+    is written, and at most `MAX_ARCHIVE_BYTES` are decompressed.
 
     Args:
-        path: a `.pb` or `.tgz` given by the user (`--inception`).
-        cache_dir: cache root (default `default_cache_dir()`).
-        url: where to download from.
-        expected_sha256: the archive's hash (default `EXPECTED_SHA256`).
-
-    Returns:
-        Path of a `.pb` or `.tgz`.
+        path: the file to read.
+        name: how errors name it (default `path`).
 
     Raises:
-        ValueError: one line saying which file to fetch and where to put it.
+        ValueError: one line naming the file, on a missing member, a read error
+            or a graph over `MAX_GRAPH_BYTES`.
     """
-    if path is not None:
-        path = pathlib.Path(path).expanduser()
-        if not path.is_file():
-            raise ValueError(f"--inception: {path} does not exist.")
-        return path
-    expected = expected_sha256 or EXPECTED_SHA256
-    cache = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
-    cached = cache / pathlib.PurePosixPath(url).name
-    recorded = cached.with_name(cached.name + ".sha256")
-    if cached.is_file():
-        want = expected or (
-            recorded.read_text().strip() if recorded.is_file() else None
-        )
-        if want and _sha256(cached) != want:
-            raise ValueError(
-                f"{cached}: sha256 does not match {want}; delete it to download again."
-            )
-        return cached
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(f".{cached.name}.tmp-{os.getpid()}")
+    name = name or path
     try:
-        urllib.request.urlretrieve(url, tmp)
-        digest = _sha256(tmp)
-        if expected and digest != expected:
-            raise ValueError(f"{url}: downloaded sha256 {digest} is not {expected}.")
-        recorded.write_text(digest + "\n")
-        os.replace(tmp, cached)
-    except (urllib.error.URLError, OSError) as e:
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+            f.seek(0)
+            if not gzipped:
+                return _Capped(f, MAX_GRAPH_BYTES, f"{name}: the graph").read()
+        with gzip.open(path, "rb") as raw:
+            stream = _Capped(raw, MAX_ARCHIVE_BYTES, f"{name}: decompressed, it")
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                for member in tar:
+                    if pathlib.PurePosixPath(member.name).name != GRAPH_MEMBER:
+                        continue
+                    if not member.isfile():
+                        continue
+                    if member.size > MAX_GRAPH_BYTES:
+                        raise _TooLarge(
+                            f"{name}: {GRAPH_MEMBER} is {member.size} bytes, more "
+                            f"than {MAX_GRAPH_BYTES}."
+                        )
+                    with tar.extractfile(member) as f:
+                        return _Capped(f, MAX_GRAPH_BYTES, f"{name}: the graph").read()
+    except _TooLarge as e:
+        raise ValueError(f"{e} Not the FID Inception graph.") from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise ValueError(
-            f"The FID Inception graph is not available ({e}): download {url} and "
-            f"pass --inception=PATH, or put it at {cached}."
-        ) from e
-    finally:
-        tmp.unlink(missing_ok=True)
-    return cached
+            f"{name}: cannot read the Inception graph ({_one_line(e)})."
+        ) from None
+    raise ValueError(f"{name}: no {GRAPH_MEMBER} file inside the archive.")
 
 
-def read_graph_def(path):
-    """Reads the GraphDef from a `.pb`, or from a `.tgz` without extracting it."""
+def check_graph_sha256(path, data, hint):
+    """Raises a one-line ValueError unless `sha256(data)` is `GRAPH_SHA256`."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != GRAPH_SHA256:
+        raise ValueError(
+            f"{path}: sha256 of {GRAPH_MEMBER} is {actual}, expected {GRAPH_SHA256} "
+            f"(the 2015-12-05 Inception graph); {hint}."
+        )
+
+
+def read_graph_def(path, unverified=False, hint=None):
+    """Reads the GraphDef from a `.pb` or a `.tgz`, checked against the pin.
+
+    Args:
+        path: a `.pb`, or a `.tgz` holding `GRAPH_MEMBER`.
+        unverified: skip the sha256 check (a custom graph with the same
+            tensor names; its FID is not comparable with published numbers).
+        hint: what to do on a hash mismatch (default: download the graph
+            again, or opt out for a custom graph).
+
+    Raises:
+        ValueError: one line naming the file and what to do.
+    """
     path = pathlib.Path(path)
+    data = read_graph_bytes(path)
+    if not unverified:
+        hint = hint or f"download {GRAPH_URL} again, or {UNVERIFIED_HINT}"
+        check_graph_sha256(path, data, hint)
+    graph_def = tf.compat.v1.GraphDef()
     try:
-        if path.suffix in (".tgz", ".gz"):
-            with tarfile.open(path, "r:gz") as tar:
-                member = next(
-                    (m for m in tar.getmembers() if m.name.endswith(GRAPH_MEMBER)), None
-                )
-                if member is None:
-                    raise ValueError(f"{path}: no {GRAPH_MEMBER} inside.")
-                data = tar.extractfile(member).read()
-        else:
-            data = path.read_bytes()
-        graph_def = tf.compat.v1.GraphDef()
         graph_def.ParseFromString(data)
-    except (tarfile.TarError, OSError) as e:
-        raise ValueError(f"{path}: cannot read the Inception graph ({e}).") from e
     except Exception as e:  # protobuf's DecodeError
-        raise ValueError(f"{path}: not a TensorFlow GraphDef ({e}).") from e
+        raise ValueError(
+            f"{path}: not a TensorFlow GraphDef ({_one_line(e)})."
+        ) from None
     names = {node.name for node in graph_def.node}
     missing = [n for n in ("ExpandDims", "pool_3", LOGITS_MATMUL) if n not in names]
     if missing:
         raise ValueError(f"{path}: not the FID Inception graph (no {missing}).")
     return graph_def
+
+
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).scheme.lower() != "https":
+            fp.close()
+            raise ValueError(f"{req.full_url} redirects to {newurl}: https only.")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _download(url, dest, timeout, ssl_context):
+    # Stream `url` into `dest`, at most MAX_ARCHIVE_BYTES.
+    https = urllib.request.HTTPSHandler(context=ssl_context)
+    opener = urllib.request.build_opener(https, _HttpsOnlyRedirects)
+    with opener.open(url, timeout=timeout) as response, open(dest, "wb") as f:
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > MAX_ARCHIVE_BYTES:
+            raise _TooLarge(f"{url} is {length} bytes, more than {MAX_ARCHIVE_BYTES}.")
+        body = _Capped(response, MAX_ARCHIVE_BYTES, url)
+        while block := body.read(1 << 20):
+            f.write(block)
+
+
+def locate_inception(
+    path=None, cache_dir=None, url=GRAPH_URL, timeout=None, ssl_context=None
+):
+    """Finds the Inception graph: `path`, else the cached copy, else a download.
+
+    A download goes to a temporary file beside the cache and is renamed into
+    place only once its member matches `GRAPH_SHA256`. The cached copy is
+    returned as is: `read_graph_def` checks it on every load.
+
+    Args:
+        path: a `.pb` or `.tgz` given by the user (`--inception`).
+        cache_dir: cache root (default `default_cache_dir()`).
+        url: where to download from; https only.
+        timeout: seconds per network step (default `DOWNLOAD_TIMEOUT`).
+        ssl_context: for tests (default: the system's, verifying certificates).
+
+    Returns:
+        Path of a `.pb` or `.tgz`.
+
+    Raises:
+        ValueError: one line saying what failed, what to fetch and where to put it.
+    """
+    if path is not None:
+        path = pathlib.Path(path).expanduser()
+        if not path.is_file():
+            raise ValueError(
+                f"--inception: {path} does not exist (download {GRAPH_URL} "
+                "and give its path)."
+            )
+        return path
+    cache = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
+    cached = cache / pathlib.PurePosixPath(urllib.parse.urlsplit(url).path).name
+    if cached.is_file():
+        return cached
+    todo = f"download {url} and pass --inception=PATH, or put it at {cached}"
+    if urllib.parse.urlsplit(url).scheme.lower() != "https":
+        raise ValueError(f"{url}: only https downloads are allowed; {todo}.")
+    timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
+    context = ssl_context or ssl.create_default_context()
+    tmp = None
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{cached.name}.", suffix=".part", dir=cache)
+        os.close(fd)
+        _download(url, tmp, timeout, context)
+        check_graph_sha256(url, read_graph_bytes(tmp, url), "download refused")
+        os.replace(tmp, cached)
+    except _TooLarge as e:
+        raise ValueError(f"{e} Not the FID Inception graph; {todo}.") from None
+    except ValueError as e:
+        raise ValueError(f"{e} {todo[0].upper()}{todo[1:]}.") from None
+    except (urllib.error.URLError, HTTPException, OSError) as e:
+        plain = isinstance(e, urllib.error.URLError) and not hasattr(e, "code")
+        reason = e.reason if plain else e
+        raise ValueError(
+            f"The FID Inception graph is not available ({_one_line(reason)}): {todo}."
+        ) from None
+    finally:
+        if tmp is not None:
+            pathlib.Path(tmp).unlink(missing_ok=True)
+    return cached
+
+
+def load_graph_def(path=None, cache_dir=None, unverified=False):
+    """The checked GraphDef from `path`, else the cache, else a download.
+
+    Args:
+        path: a `.pb` or `.tgz` given by the user (`--inception`).
+        cache_dir: cache root (default `default_cache_dir()`).
+        unverified: skip the sha256 check of `path` (a custom graph); the
+            cache and downloads are always checked, so this needs `path`.
+
+    Raises:
+        ValueError: one line naming the file and what to do.
+    """
+    if unverified and path is None:
+        raise ValueError(
+            "--inception_unverified needs --inception=PATH: the downloaded and "
+            "cached graphs are always checked."
+        )
+    located = locate_inception(path, cache_dir)
+    hint = "delete it to download it again" if path is None else None
+    return read_graph_def(located, unverified, hint)
 
 
 class InceptionNetwork:
@@ -158,9 +306,21 @@ class InceptionNetwork:
         )
 
     @classmethod
-    def load(cls, path=None, cache_dir=None):
-        """Loads from `--inception`, the cache, or a download (see locate_inception)."""
-        return cls(read_graph_def(locate_inception(path, cache_dir)))
+    def load(cls, path=None, cache_dir=None, unverified=False):
+        """The network from `path`, the cache or a download (see `load_graph_def`).
+
+        Call it at start-up: it fails fast, in one line, when the graph is
+        missing (offline) or not the pinned one.
+
+        Raises:
+            ValueError: one line naming the file and what to do.
+        """
+        graph_def = load_graph_def(path, cache_dir, unverified)
+        try:
+            return cls(graph_def)
+        except (ValueError, TypeError, tf.errors.OpError) as e:
+            name = path or "the Inception graph"
+            raise ValueError(f"{name}: cannot import it ({_one_line(e)}).") from None
 
     def __call__(self, images):
         images = tf.convert_to_tensor(images)

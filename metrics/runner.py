@@ -109,6 +109,7 @@ def run_metrics(
     seed=0,
     log=print,
     inception=None,
+    inception_unverified=False,
 ):
     """Evaluates metrics on the Gs of a run directory or checkpoint.
 
@@ -120,6 +121,8 @@ def run_metrics(
         mirror_augment: mirror half the reals (default: as in training).
         inception: path of the Inception graph (.pb/.tgz) for fid/kid/is
             (default: the cached copy, else a download).
+        inception_unverified: skip the sha256 check of `inception` (a custom
+            graph; see `InceptionNetwork.load`).
 
     Returns:
         `{metric name: {result name: value}}`; each is also appended to
@@ -128,7 +131,9 @@ def run_metrics(
     specs = [parse_metric(name) for name in metric_names]
     network_inception = None
     if any(spec.kind in INCEPTION_KINDS for spec in specs):
-        network_inception = InceptionNetwork.load(inception)
+        network_inception = InceptionNetwork.load(
+            inception, unverified=inception_unverified
+        )
     G, config, checkpoint = load_generator(network)
     if config is None:  # An official pickle: results go beside it.
         if dataset is None:

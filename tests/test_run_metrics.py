@@ -2,6 +2,7 @@
 
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -100,6 +101,35 @@ def test_cli_rejects_unknown_metrics_before_starting_tensorflow(tmp_path):
     assert result.stderr.startswith("run_metrics.py: error: --metrics: Unknown metric")
 
 
+def test_a_graph_that_is_not_the_pinned_one_needs_the_opt_out(tmp_path):
+    from test_inception import small_graph_def
+
+    graph = tmp_path / "inception.pb"
+    graph.write_bytes(small_graph_def().SerializeToString())
+    # Refused before the generator is loaded (so no run directory is needed).
+    pattern = f"^{re.escape(str(graph))}: sha256 of .*--inception_unverified"
+    with pytest.raises(ValueError, match=pattern):
+        run_metrics(tmp_path / "no-run", ["fid1k"], inception=str(graph))
+
+
+def test_cli_checks_the_inception_flags_before_starting_tensorflow(tmp_path):
+    def run(*flags):
+        command = [sys.executable, "run_metrics.py", f"--network={tmp_path}", *flags]
+        result = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.count("\n") == 1
+        return result.stderr
+
+    assert run("--metrics=fid1k", "--inception_unverified").startswith(
+        "run_metrics.py: error: --inception_unverified needs --inception=PATH"
+    )
+    assert run("--metrics=fid1k", f"--inception={tmp_path}/nope.pb").startswith(
+        f"run_metrics.py: error: --inception: {tmp_path}/nope.pb is not a file"
+    )
+
+
 def test_fid_kid_is_with_an_inception_graph_file(run_dir, tmp_path):
     from test_inception import small_graph_def
 
@@ -111,6 +141,7 @@ def test_fid_kid_is_with_an_inception_graph_file(run_dir, tmp_path):
         num_images=24,
         batch=8,
         inception=str(graph),
+        inception_unverified=True,
         log=lambda line: None,
     )
     assert results["fid1k"]["fid"] > 0
@@ -125,7 +156,13 @@ def test_fid_real_statistics_are_cached(run_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MSG_STYLEGAN_CACHE", str(tmp_path / "cache"))
     graph = tmp_path / "inception.pb"
     graph.write_bytes(small_graph_def().SerializeToString())
-    kwargs = dict(num_images=16, batch=8, inception=str(graph), log=lambda line: None)
+    kwargs = dict(
+        num_images=16,
+        batch=8,
+        inception=str(graph),
+        inception_unverified=True,
+        log=lambda line: None,
+    )
     first = run_metrics(run_dir, ["fid1k"], **kwargs)
     (stats,) = (tmp_path / "cache" / "stats").glob("*.npz")
     assert stats.name.endswith("-16.npz")
