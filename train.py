@@ -109,6 +109,12 @@ flags.DEFINE_list(
 flags.DEFINE_string(
     "inception", None, "Inception graph (.tgz/.pb) for fid/kid/is metrics."
 )
+flags.DEFINE_boolean(
+    "inception_unverified",
+    False,
+    "Use --inception although it is not the pinned graph (custom graphs; "
+    "numbers not comparable with published ones).",
+)
 flags.DEFINE_string("outdir", "results", "Where run directories are created.")
 flags.DEFINE_string("resume", None, "'latest' or a run directory or checkpoint path.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
@@ -148,6 +154,8 @@ def validate_flags():
                 parse_metric(name)
         except ValueError as e:
             return f"--metrics: {e}"
+    if FLAGS.inception_unverified and not FLAGS.inception:
+        return "--inception_unverified needs --inception=PATH (your own graph)."
     if FLAGS.data_percentage is not None and not 0 < FLAGS.data_percentage <= 100:
         return (
             f"--data_percentage must be in (0, 100]. Received: {FLAGS.data_percentage}"
@@ -174,7 +182,8 @@ def main(argv):
     from msg_stylegan_tf2.training import cli
 
     try:
-        return cli.run(FLAGS.flag_values_dict())
+        given = {name for name in FLAGS if FLAGS[name].present}
+        return cli.run(FLAGS.flag_values_dict(), given)
     except (ValueError, OSError) as e:
         return fail(str(e))
 

@@ -146,8 +146,16 @@ def make_dataset(
     cache_mb=4096,
     drop_remainder=True,
     resolution=None,
+    start=0,
 ):
     """tf.data pipeline of `(images, labels)` batches from the top level.
+
+    With `shuffle` and `repeat`, the order of the images is a function of
+    `(seed, images seen)`: epoch `e` is the used images shuffled with
+    the seed `(seed, e)`, and `start` skips that many images of the stream.
+    A resumed run so continues the order exactly without saving the reader
+    (its cache or shuffle buffer) in the checkpoint; repositioning reads at
+    most one epoch.
 
     Args:
         info: DatasetInfo from `describe`.
@@ -155,6 +163,7 @@ def make_dataset(
             to split it over replicas).
         shuffle, seed: shuffle within a buffer of `shuffle_mb` megabytes.
         repeat: repeat forever.
+        start: images of the stream to skip (images already trained on).
         max_images: use only the first N images (the official writer stores
             images in shuffled order, so this is a random subset).
         data_percentage: use only this percentage (0, 100] of the images.
@@ -185,11 +194,16 @@ def make_dataset(
     )
     if count * record_bytes <= cache_mb << 20:
         dataset = dataset.cache()
-    if shuffle:
-        buffer = max(1, min(count, (shuffle_mb << 20) // record_bytes))
-        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
+    buffer = max(1, min(count, (shuffle_mb << 20) // record_bytes))
+    if shuffle and repeat:
+        dataset = _shuffled_epochs(dataset, count, buffer, seed or 0, start)
+    else:
+        if shuffle:
+            dataset = dataset.shuffle(buffer, seed=seed)
+        if repeat:
+            dataset = dataset.repeat()
+            start %= count
+        dataset = dataset.skip(start)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     shape = [info.channels, resolution, resolution]
 
@@ -207,6 +221,19 @@ def make_dataset(
 
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _shuffled_epochs(dataset, count, buffer, seed, start):
+    # Epoch e: the images shuffled with op seed (seed, e); starts at `start`.
+    def epoch(e):
+        # A graph-level seed of this function's graph only: the order does not
+        # depend on TensorFlow's global seed.
+        tf.compat.v1.set_random_seed(0x5EED)
+        e_seed = seed * 1_000_003 + e
+        return dataset.shuffle(buffer, seed=e_seed, reshuffle_each_iteration=False)
+
+    epochs = tf.data.Dataset.range(start // count, 2**62)
+    return epochs.flat_map(epoch).skip(start % count)
 
 
 def build_pyramid(images, num_levels, mirror=None, dtype=tf.float32):

@@ -115,19 +115,83 @@ def build_config(options):
         max_images=options.get("max_images"),
         metrics=tuple(m for m in options.get("metrics", ["none"]) if m != "none"),
         inception=options.get("inception"),
+        inception_unverified=options.get("inception_unverified", False),
         data_percentage=options.get("data_percentage"),
         **{name: _training_option(options, preset, name) for name in DEFAULTS},
     )
 
 
+# What --resume may change (training and snapshot options), and what it
+# refuses: flags that would change the networks, the data or the run's
+# randomness. The rest (outdir, resume, deterministic, dry_run, cache_dir,
+# strategy, jit) concern this process only.
+RESUME_CHANGEABLE = (
+    "loss", "r1_gamma", "r2_gamma", "batch", "total_kimg", "lr", "g_lr", "d_lr",
+    "lrate_rampup_kimg", "adam_beta1", "adam_beta2", "D_repeats",
+    "G_smoothing_kimg", "ema_rampup", "ema_decay", "mirror_augment", "tick_kimg",
+    "image_snapshot_ticks", "network_snapshot_ticks", "keep_checkpoints",
+    "grid_images", "metrics", "inception", "inception_unverified",
+)  # fmt: skip
+RESUME_REFUSED = (
+    "dataset", "preset", "arch", "resolution", "combine", "use_wscale",
+    "spectral_norm", "max_images", "data_percentage", "seed", "mixed_precision",
+)  # fmt: skip
+PROCESS_OPTIONS = ("strategy", "jit")
+
+
+def resume_changes(config, options, given):
+    """The configuration with the training flags given at a resume applied.
+
+    Args:
+        config: the run's TrainingConfig.
+        options: the flag values (a dict).
+        given: names of the flags given on the command line.
+
+    Returns:
+        `(config, changes)`: changes is `{name: {"from": old, "to": new}}` of the
+        options whose value changed.
+
+    Raises:
+        ValueError: a flag that would change the networks or the data.
+    """
+    refused = [name for name in RESUME_REFUSED if name in given]
+    if refused:
+        flags = ", ".join(f"--{name}" for name in refused)
+        raise ValueError(
+            f"--resume: {flags} would change the networks or the data of the run; "
+            "start a new run instead."
+        )
+    updates = {}
+    for name in RESUME_CHANGEABLE + PROCESS_OPTIONS:
+        if name not in given:
+            continue
+        value = options[name]
+        if name == "metrics":
+            value = tuple(m for m in value if m != "none")
+        if name == "batch" and config.sched is not None:  # ProGAN: per phase.
+            updates["sched"] = {
+                **config.sched,
+                "minibatch_base": value,
+                "minibatch_dict": {},
+            }
+        updates[name] = value
+    changes = {
+        name: {"from": _plain(getattr(config, name)), "to": _plain(value)}
+        for name, value in updates.items()
+        if getattr(config, name) != value
+    }
+    changed = {name: updates[name] for name in changes}
+    return dataclasses.replace(config, **changed), changes
+
+
 def find_resume(outdir, resume):
     """Returns `(run_dir, checkpoint or None)` for `--resume=latest|DIR|CKPT`."""
-    from dnnlib.run_dir import latest_run_with_checkpoint
+    from dnnlib.run_dir import latest_run
 
     if resume == "latest":
-        run_dir = latest_run_with_checkpoint(outdir)
+        run_dir = latest_run(outdir)
         if run_dir is None:
-            raise ValueError(f"--resume=latest: no run with a checkpoint in {outdir}.")
+            raise ValueError(f"--resume=latest: no run in {outdir}.")
         return run_dir, None
     path = pathlib.Path(resume)
     if (path / "training_options.json").is_file():
@@ -140,15 +204,29 @@ def find_resume(outdir, resume):
     )
 
 
-def run(options):
-    """Runs train.py with its flag values (a dict); returns the exit code."""
+def _describe_changes(changes):
+    return ", ".join(f"{k} {v['from']} -> {v['to']}" for k, v in changes.items())
+
+
+def run(options, given=()):
+    """Runs train.py with its flag values (a dict); returns the exit code.
+
+    Args:
+        options: every flag's value.
+        given: names of the flags given on the command line (a resume applies
+            those of them that `RESUME_CHANGEABLE` lists).
+    """
     tf = import_tensorflow()
     from absl import logging
 
     logging.set_verbosity(logging.WARNING)
-    from dnnlib.run_dir import Log, create_run_dir
+    from dnnlib.run_dir import Log, RunLock, create_run_dir
     from msg_stylegan_tf2.training.config import TrainingConfig
-    from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
+    from msg_stylegan_tf2.training.loop import (
+        Trainer,
+        TrainingDiverged,
+        load_metric_networks,
+    )
     from msg_stylegan_tf2.training.strategy import make_strategy, worker_index
 
     # Before any other op: multi-worker collectives are configured at start-up.
@@ -159,33 +237,43 @@ def run(options):
     if worker_index(strategy) > 0:  # Other workers keep their files apart.
         outdir = outdir / f"worker{worker_index(strategy)}"
     options = {**options, "outdir": str(outdir)}
-    checkpoint = None
+    checkpoint, changes = None, {}
     if options.get("resume"):
         run_dir, checkpoint = find_resume(options["outdir"], options["resume"])
-        config = TrainingConfig.load(run_dir)
-        if options.get("total_kimg") is not None:
-            config = dataclasses.replace(config, total_kimg=options["total_kimg"])
+        config, changes = resume_changes(TrainingConfig.load(run_dir), options, given)
     else:
         config = build_config(options)
     if options.get("dry_run"):
         print(config.to_json())
         return 0
+    inception = load_metric_networks(config)  # Fails before anything is written.
     if not options.get("resume"):
         name = pathlib.Path(options.get("dataset") or "emoji64").stem or "data"
         run_dir = create_run_dir(options["outdir"], f"{config.preset}-{name}")
-    config.save(run_dir)
-    log = Log(run_dir / "log.txt")
-    log(f"Run directory: {run_dir}")
-    trainer = Trainer(config, run_dir, log, strategy)
-    if options.get("resume"):
-        trainer.resume(checkpoint)
-    for path in trainer.checkpointer.stale:
-        log(f"Removed a stale temporary file: {path}")
-    try:
-        trainer.run()
-    except TrainingDiverged as e:
-        log(f"train.py: error: {e}")
-        return 1
+        config.save(run_dir)
+    with RunLock(run_dir):
+        log = Log(run_dir / "log.txt")
+        log(f"Run directory: {run_dir}")
+        trainer = Trainer(config, run_dir, log, strategy)
+        trainer.inception = inception
+        if options.get("resume"):
+            if checkpoint is None and trainer.checkpointer.latest is None:
+                log(f"{run_dir}: no checkpoint yet; training from kimg 0.")
+            else:
+                trainer.resume(checkpoint)
+            if changes:
+                kimg = trainer.nimg / 1000
+                record = {"kimg": kimg, "options": changes}
+                config = dataclasses.replace(config, changes=(*config.changes, record))
+                log(f"Changed at kimg {kimg:.3f}: {_describe_changes(changes)}.")
+            config.save(run_dir)
+        for path in trainer.checkpointer.stale:
+            log(f"Removed a stale temporary file: {path}")
+        try:
+            trainer.run()
+        except TrainingDiverged as e:
+            log(f"train.py: error: {e}")
+            return 1
     side = config.G_kwargs["resolution"]
     log(
         f"Done. Images: {run_dir}/fakes/{side}x{side}/ (one folder per resolution), "

@@ -45,11 +45,15 @@ class TrainingConfig:
     data_percentage: float | None = None
     metrics: tuple = ()
     inception: str | None = None
+    inception_unverified: bool = False
     # ProGAN's progressive growing (arch "progan"): `TrainingSchedule` options
     # (lod_initial_resolution, lod_training_kimg, lod_transition_kimg,
     # minibatch_base, minibatch_dict, G_lrate_dict, D_lrate_dict); None = off.
     sched: dict | None = None
     reset_opt_for_new_lod: bool = True
+    # Options changed at resumes: `{"kimg": k, "options": {name: {"from": a,
+    # "to": b}}}` each, in order.
+    changes: tuple = ()
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -58,6 +62,7 @@ class TrainingConfig:
     def from_json(cls, text):
         data = json.loads(text)
         data["metrics"] = tuple(data.get("metrics", ()))
+        data["changes"] = tuple(data.get("changes", ()))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

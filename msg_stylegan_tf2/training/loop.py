@@ -125,6 +125,24 @@ def _peak_memory_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def load_metric_networks(config):
+    """Loads what `config.metrics` need (the Inception graph, or None), so that
+    a missing or wrong file stops a run before it starts.
+
+    Raises:
+        ValueError: one line naming what is missing and what to do.
+    """
+    from metrics.inception import InceptionNetwork
+    from metrics.names import INCEPTION_KINDS, parse_metric
+
+    specs = [parse_metric(name) for name in config.metrics]
+    if any(spec.kind in INCEPTION_KINDS for spec in specs):
+        return InceptionNetwork.load(
+            config.inception, unverified=config.inception_unverified
+        )
+    return None
+
+
 class Trainer:
     """Runs one training run in `run_dir` (see DESIGN.md for its layout).
 
@@ -163,7 +181,7 @@ class Trainer:
                 f"--batch={config.batch} must be divisible by the number of replicas "
                 f"({self.strategy.num_replicas_in_sync})."
             )
-        self.iterator = self._make_iterator()
+        self.iterator = None  # Made at the first step, where resume left off.
         self.checkpointer = self._make_checkpointer()
         latent_size = self.G.latent_size
         self.steps = TrainSteps(
@@ -223,11 +241,12 @@ class Trainer:
             max_images=self.config.max_images,
             data_percentage=self.config.data_percentage,
             resolution=resolution,
+            start=self.nimg,  # The order is a function of (seed, images seen).
         )
         return iter(dataset)
 
     def _make_checkpointer(self):
-        # A new phase of progressive growing replaces the iterator in it.
+        # Variables only: the data reader is repositioned from cur_nimg.
         return snapshot.Checkpointer(
             self.run_dir / "checkpoints",
             max_to_keep=self.config.keep_checkpoints,
@@ -238,7 +257,6 @@ class Trainer:
             d_opt=snapshot.optimizer_variables(self.d_opt),
             cur_nimg=self.cur_nimg,
             step=self.step,
-            iterator=self.iterator,
             **{
                 f"{name}_loss_scale": tf.train.Checkpoint(
                     scale=scaler.scale, good_steps=scaler.good_steps
@@ -250,18 +268,12 @@ class Trainer:
 
     def resume(self, path=None):
         """Restores the latest (or a given) checkpoint; returns its path."""
-        path = path or self.checkpointer.latest
-        if self.progressive and path is not None:
-            # The checkpointed iterator is the phase's: make it before restoring.
-            reader = tf.train.load_checkpoint(path)
-            nimg = int(reader.get_tensor("cur_nimg/.ATTRIBUTES/VARIABLE_VALUE"))
-            self.phase = self._phase(nimg)
-            self.iterator = self._make_iterator()
-            self.checkpointer.replace(iterator=self.iterator)
-        restored = self.checkpointer.restore(path)
+        restored = self.checkpointer.restore(path, self.log)
         self.nimg, self.step_count = int(self.cur_nimg.numpy()), int(self.step.numpy())
         if self.progressive:
+            self.phase = self._phase(self.nimg)
             self.prev_lod = float(self.G.lod.numpy())
+        self.iterator = None
         self.log(f"Resumed from {restored} at kimg {self.nimg / 1000:.3f}.")
         return restored
 
@@ -307,15 +319,25 @@ class Trainer:
         return mse
 
     def run_metrics(self, checkpoint, cur_nimg):
-        """Evaluates `config.metrics` on Gs; logs to TensorBoard and jsonl."""
-        from metrics.inception import InceptionNetwork
-        from metrics.names import INCEPTION_KINDS, parse_metric
+        """Evaluates `config.metrics` on Gs; logs to TensorBoard and jsonl.
+
+        A metric that fails is reported in the log; training goes on."""
+        try:
+            self._run_metrics(checkpoint, cur_nimg)
+        except Exception as e:  # noqa: BLE001 - a metric must not end the run.
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            self.log(
+                f"Metrics at {checkpoint} failed ({type(e).__name__}: {first}); "
+                "training goes on. Evaluate the checkpoint later with run_metrics.py."
+            )
+
+    def _run_metrics(self, checkpoint, cur_nimg):
+        from metrics.names import parse_metric
         from metrics.runner import evaluate_and_record, real_batches
 
         specs = [parse_metric(name) for name in self.config.metrics]
-        needs_inception = any(spec.kind in INCEPTION_KINDS for spec in specs)
-        if needs_inception and self.inception is None:
-            self.inception = InceptionNetwork.load(self.config.inception)
+        if self.inception is None:
+            self.inception = load_metric_networks(self.config)
         batches, info = real_batches(
             self.config.dataset, self.config.batch, self.config.mirror_augment
         )
@@ -349,8 +371,7 @@ class Trainer:
         phase = self._phase(self.nimg)
         if phase.resolution != self.phase.resolution:
             self.phase = phase
-            self.iterator = self._make_iterator()
-            self.checkpointer.replace(iterator=self.iterator)
+            self.iterator = None
             side = phase.resolution
             self.log(
                 f"Growing to {side}x{side} at kimg {self.nimg / 1000:.1f} "
@@ -382,6 +403,8 @@ class Trainer:
         self.d_opt.learning_rate.assign(d_lr)
         step = tf.constant(self.step_count, tf.int64)
         terms = {}
+        if self.iterator is None:
+            self.iterator = self._make_iterator()
         for repeat in range(config.D_repeats):
             batch = next(self.iterator)
             d_step = step * config.D_repeats + repeat
@@ -405,13 +428,14 @@ class Trainer:
         means = self.stats.means()
         self.stats.reset()
         cur_nimg = self.nimg
-        for name, value in means.items():
-            if not math.isfinite(value):
-                raise TrainingDiverged(
-                    f"{name} is {value} at kimg {cur_nimg / 1000:.3f} (tick {tick}); "
-                    f"stopped. The last good checkpoint is {self.checkpointer.latest}; "
-                    "resume from it with a lower --lr or a higher --r1_gamma."
-                )
+        bad = [f"{n} is {v}" for n, v in means.items() if not math.isfinite(v)]
+        bad = bad or self._nonfinite_weights()
+        if bad:
+            raise TrainingDiverged(
+                f"{bad[0]} at kimg {cur_nimg / 1000:.3f} (tick {tick}); "
+                f"stopped. The last good checkpoint is {self.checkpointer.latest}; "
+                "resume from it with a lower --lr or a higher --r1_gamma."
+            )
         now = time.time()
         tick_time = now - tick_start_time
         kimg_done = (cur_nimg - tick_start_nimg) / 1000
@@ -438,6 +462,17 @@ class Trainer:
             tf.summary.scalar("Timing/sec_per_kimg", sec_per_kimg)
         self.writer.flush()
         return means
+
+    def _nonfinite_weights(self):
+        # After the update: a checkpoint is written only from finite weights.
+        found = []
+        for label, network in (("G", self.G), ("D", self.D), ("Gs", self.Gs)):
+            for name, (variable, _) in network.official_variable_map().items():
+                if not tf.as_dtype(variable.dtype).is_floating:
+                    continue
+                if not bool(tf.reduce_all(tf.math.is_finite(variable))):
+                    found.append(f"{label} weight {name} is not finite")
+        return found
 
     def run(self):
         """Trains to `total_kimg`, a signal, or divergence; returns the last stats."""

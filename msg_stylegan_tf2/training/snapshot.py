@@ -1,5 +1,5 @@
-"""Snapshots: checkpoints (G, D, Gs, optimizers, progress, data iterator) and
-image grids of every resolution."""
+"""Snapshots: checkpoints (G, D, Gs, optimizers, progress: variables only, no
+data) and image grids of every resolution."""
 
 import pathlib
 import shutil
@@ -55,51 +55,89 @@ class Checkpointer:
     Args:
         checkpoint_dir: `<run>/checkpoints`.
         max_to_keep: checkpoints kept.
-        **objects: what to save (networks, optimizers, variables, iterator).
+        **objects: what to save (networks, optimizers, variables).
     """
 
     def __init__(self, checkpoint_dir, max_to_keep=3, **objects):
         self.directory = pathlib.Path(checkpoint_dir)
         self.stale = clean_stale_temporaries(self.directory)
         self.checkpoint = tf.train.Checkpoint(**objects)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, str(self.directory), max_to_keep=max_to_keep
-        )
+        try:
+            self.manager = tf.train.CheckpointManager(
+                self.checkpoint, str(self.directory), max_to_keep=max_to_keep
+            )
+        except Exception as e:  # A corrupt `checkpoint` state file.
+            raise ValueError(
+                f"{self.directory / 'checkpoint'}: unreadable ({_first_line(e)}); "
+                "delete this file to resume from the newest ckpt-N it lists."
+            ) from e
 
     @property
     def latest(self):
         return self.manager.latest_checkpoint
 
-    def replace(self, **objects):
-        """Saves and restores these objects from now on, in place of the ones
-        with the same names (e.g. a new phase's data iterator)."""
-        for name, value in objects.items():
-            setattr(self.checkpoint, name, value)
-
     def save(self, number):
         return self.manager.save(checkpoint_number=number)
 
-    def restore(self, path=None):
-        """Restores `path` (default: the latest) and checks every value was used.
+    def restore(self, path=None, log=print):
+        """Restores `path`, else the newest kept checkpoint that is usable.
+
+        A corrupt newest checkpoint (a disk error, a kill that the atomic write
+        did not cover) falls back to the previous kept one, and `log` says so.
+
+        Returns:
+            The path restored.
 
         Raises:
-            ValueError: no checkpoint, or one that does not fit this run.
+            ValueError: no checkpoint, or none usable (one line naming them).
         """
-        path = path or self.latest
-        if path is None:
+        if path is not None:
+            _restore(self.checkpoint, path)
+            return path
+        candidates = list(reversed(self.manager.checkpoints))
+        if not candidates:
             raise ValueError(f"{self.directory}: no checkpoint to resume from.")
-        try:
-            status = self.checkpoint.restore(path)
+        failures = []
+        for candidate in candidates:
+            try:
+                _restore(self.checkpoint, candidate)
+            except ValueError as e:
+                failures.append(str(e))
+                continue
+            for failure in failures:
+                log(f"Skipped {failure}")
+            if failures:
+                log(f"Fell back to the previous kept checkpoint {candidate}.")
+            return candidate
+        names = ", ".join(pathlib.Path(c).name for c in candidates)
+        raise ValueError(
+            f"{self.directory}: no usable checkpoint ({names}: each is corrupt or "
+            f"from a different configuration; first: {failures[0]})."
+        )
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _restore(checkpoint, path):
+    # Restores every value and checks that each was used. Checkpoints of
+    # earlier versions also hold the data reader's state, which is ignored now.
+    try:
+        old_format = any(
+            name.startswith("iterator/") for name, _ in tf.train.list_variables(path)
+        )
+        status = checkpoint.restore(path)
+        if old_format:
+            status.expect_partial().assert_existing_objects_matched()
+        else:
             status.assert_consumed()
-        except (tf.errors.OpError, AssertionError, ValueError) as e:
-            first = (
-                str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            )
-            raise ValueError(
-                f"{path}: cannot restore this checkpoint ({first}); it is corrupt or "
-                "from a different configuration."
-            ) from e
-        return path
+    except (tf.errors.OpError, AssertionError, ValueError) as e:
+        raise ValueError(
+            f"{path}: cannot restore this checkpoint ({_first_line(e)}); it is "
+            "corrupt or from a different configuration."
+        ) from e
 
 
 def save_pyramid_grids(images, run_dir, number, columns):

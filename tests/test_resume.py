@@ -1,0 +1,289 @@
+"""Resume as a hostile or unlucky user meets it: flags given with --resume,
+checkpoints without data, corrupt checkpoints, one trainer per run, NaN
+weights, metrics that fail, SIGKILL at random moments."""
+
+import dataclasses
+import json
+import random
+import signal
+import subprocess
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from train_helpers import (
+    STEP_KIMG,
+    cli_args,
+    final_variables,
+    options,
+    run_train,
+)
+
+from datasets.export import write_arrays
+from msg_stylegan_tf2.training import cli
+from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
+
+TRAINING = {"outdir", "resume"}  # Flags a plain resume gives.
+
+
+def first_run(tmp_path, image_folder, steps=2, **overrides):
+    values = options(tmp_path, image_folder, total_kimg=steps * STEP_KIMG, **overrides)
+    assert cli.run(values) == 0
+    (run,) = (tmp_path / "results").iterdir()
+    return run, values
+
+
+def scalars(run_dir, tag):
+    values = []
+    for events in sorted(run_dir.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values.append(float(tf.make_ndarray(value.tensor)))
+    return values
+
+
+def test_resume_applies_the_flags_given_and_records_them(tmp_path, image_folder):
+    run, values = first_run(tmp_path, image_folder)
+    resumed = {
+        **values,
+        "resume": "latest",
+        "lr": 0.001,
+        "total_kimg": 4 * STEP_KIMG,
+        "r1_gamma": 5.0,
+    }
+    given = TRAINING | {"lr", "total_kimg", "r1_gamma"}
+    assert cli.run(resumed, given) == 0
+    saved = json.loads((run / "training_options.json").read_text())
+    assert saved["lr"] == 0.001 and saved["r1_gamma"] == 5.0
+    assert saved["total_kimg"] == pytest.approx(4 * STEP_KIMG)
+    (change,) = saved["changes"]
+    assert change["kimg"] == pytest.approx(2 * STEP_KIMG)
+    assert change["options"]["lr"] == {"from": 0.003, "to": 0.001}
+    assert change["options"]["r1_gamma"] == {"from": None, "to": 5.0}
+    log = (run / "log.txt").read_text()
+    assert "Changed at kimg 0.016: " in log and "lr 0.003 -> 0.001" in log
+    # One tick (two steps) at 0.003, then one at 0.001.
+    lrs = scalars(run, "Progress/lr")
+    np.testing.assert_allclose(lrs, [0.003, 0.001])
+
+
+def test_resume_without_flags_changes_nothing(tmp_path, image_folder):
+    run, values = first_run(tmp_path, image_folder)
+    before = json.loads((run / "training_options.json").read_text())
+    assert cli.run({**values, "resume": str(run), "lr": 0.5}, TRAINING) == 0
+    after = json.loads((run / "training_options.json").read_text())
+    assert after == before and after["changes"] == []
+
+
+def test_resume_refuses_flags_that_change_the_networks_or_data(tmp_path, image_folder):
+    config = cli.build_config(options(tmp_path, image_folder))
+    for given in ({"preset"}, {"dataset", "resolution"}, {"seed"}):
+        with pytest.raises(ValueError, match="would change the networks or the data"):
+            cli.resume_changes(config, {}, TRAINING | given)
+    with pytest.raises(ValueError, match=r"--dataset, --resolution would change"):
+        cli.resume_changes(config, {}, {"dataset", "resolution"})
+
+
+def test_resume_latest_continues_a_run_killed_before_its_first_checkpoint(
+    tmp_path, image_folder
+):
+    config = cli.build_config(options(tmp_path, image_folder))
+    run = tmp_path / "results" / "00000-killed"
+    run.mkdir(parents=True)
+    config.save(run)  # What a run killed during start-up leaves.
+    values = options(tmp_path, image_folder, resume="latest")
+    assert cli.run(values, TRAINING) == 0
+    log = (run / "log.txt").read_text()
+    assert "no checkpoint yet; training from kimg 0" in log
+    assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("ckpt-32")
+
+
+def trained_run(tmp_path, image_folder, steps=4):
+    config = cli.build_config(
+        options(tmp_path, image_folder, total_kimg=steps * STEP_KIMG)
+    )
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    Trainer(config, run_dir, lambda line: None).run()
+    return config, run_dir
+
+
+def corrupt(checkpoint):
+    for path in checkpoint.parent.glob(checkpoint.name + ".*"):
+        path.write_bytes(b"\0" * 64)
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(
+    tmp_path, image_folder
+):
+    config, run_dir = trained_run(tmp_path, image_folder)
+    checkpoints = run_dir / "checkpoints"
+    corrupt(checkpoints / "ckpt-32")
+    lines = []
+    trainer = Trainer(config, run_dir, lines.append)
+    assert trainer.resume().endswith("ckpt-16")
+    assert trainer.nimg == 16
+    assert any(line.startswith("Skipped ") and "ckpt-32" in line for line in lines)
+    assert any("Fell back to the previous kept checkpoint" in line for line in lines)
+    corrupt(checkpoints / "ckpt-16")
+    trainer = Trainer(config, run_dir, lines.append)
+    with pytest.raises(ValueError, match="no usable checkpoint") as error:
+        trainer.resume()
+    assert "ckpt-32, ckpt-16" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_checkpoints_of_older_versions_with_the_reader_state_restore(
+    tmp_path, image_folder
+):
+    config, run_dir = trained_run(tmp_path, image_folder, steps=2)
+    trainer = Trainer(config, run_dir, lambda line: None)
+    trainer.resume()
+    expected = [w.numpy() for w in (*trainer.G.weights, *trainer.D.weights)]
+    current = trainer.checkpointer.checkpoint
+    parts = ("G", "D", "Gs", "g_opt", "d_opt", "cur_nimg", "step")
+    old = tf.train.Checkpoint(
+        iterator=iter(tf.data.Dataset.range(100).cache().shuffle(50, seed=1)),
+        **{name: getattr(current, name) for name in parts},
+    )
+    path = old.save(str(tmp_path / "old" / "ckpt"))
+    assert any(n.startswith("iterator/") for n, _ in tf.train.list_variables(path))
+    trainer = Trainer(config, run_dir, lambda line: None)
+    assert trainer.resume(path) == path
+    assert trainer.nimg == 16
+    restored = [w.numpy() for w in (*trainer.G.weights, *trainer.D.weights)]
+    for ours, theirs in zip(restored, expected, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_checkpoint_holds_no_data(tmp_path):
+    # A dataset ten times the size of the model's variables: a checkpoint that
+    # held the reader's cache or shuffle buffer would be several times larger.
+    rng = np.random.RandomState(0)
+    images = rng.randint(0, 256, [6000, 16, 16, 3]).astype(np.uint8)
+    write_arrays(tmp_path / "big", images, None, shuffle=False)
+    values = options(tmp_path, tmp_path / "big", total_kimg=2 * STEP_KIMG)
+    config = cli.build_config(values)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    trainer = Trainer(config, run_dir, lambda line: None)
+    trainer.run()
+    variables = [
+        *trainer.G.weights, *trainer.D.weights, *trainer.Gs.weights,
+        *trainer.g_opt.variables, *trainer.d_opt.variables,
+    ]  # fmt: skip
+    variable_bytes = sum(
+        int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in variables
+    )
+    assert images.nbytes >= 10 * variable_bytes
+    prefix = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    names = [n for n, _ in tf.train.list_variables(prefix)]
+    assert not any(n.startswith("iterator") for n in names)
+    size = sum(p.stat().st_size for p in run_dir.glob("checkpoints/ckpt-16.*"))
+    assert size <= 1.5 * variable_bytes
+
+
+def test_nan_weights_after_an_update_stop_before_the_checkpoint(tmp_path, image_folder):
+    config = cli.build_config(options(tmp_path, image_folder, total_kimg=0.064))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lines = []
+    trainer = Trainer(config, run_dir, lines.append)
+    real_g_step = trainer.steps.g_step
+
+    def poisoned(batch, step, alpha=0.0):
+        terms = real_g_step(batch, step, alpha)
+        if int(step) == 5:  # The losses stay finite; one weight does not.
+            weight = trainer.G.trainable_weights[0]
+            weight.assign(tf.fill(weight.shape, float("nan")))
+        return terms
+
+    trainer.steps.g_step = poisoned
+    with pytest.raises(TrainingDiverged, match=r"G weight \S+ is not finite"):
+        trainer.run()
+    checkpoints = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
+    assert checkpoints.model_checkpoint_path.endswith("ckpt-32")
+    reader = tf.train.load_checkpoint(checkpoints.model_checkpoint_path)
+    for name in reader.get_variable_to_shape_map():
+        value = np.asarray(reader.get_tensor(name))
+        if value.dtype.kind == "f":
+            assert np.all(np.isfinite(value)), name
+
+
+def test_metrics_are_checked_before_the_first_step(tmp_path, image_folder):
+    values = options(
+        tmp_path,
+        image_folder,
+        metrics=["fid50k"],
+        inception=str(tmp_path / "missing.tgz"),
+    )
+    with pytest.raises(ValueError, match="missing.tgz"):
+        cli.run(values)
+    assert not (tmp_path / "results").exists()  # Nothing written, no run.
+
+
+def test_a_metric_that_fails_later_is_reported_and_training_goes_on(
+    tmp_path, image_folder
+):
+    config = cli.build_config(options(tmp_path, image_folder))
+    config = dataclasses.replace(config, metrics=("swd1k",))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lines = []
+    trainer = Trainer(config, run_dir, lines.append)
+
+    def broken(checkpoint, cur_nimg):
+        raise OSError(f"disk full while writing the metrics of {checkpoint}")
+
+    trainer._run_metrics = broken
+    trainer.run()
+    failures = [line for line in lines if "failed (OSError: disk full" in line]
+    assert len(failures) == 2 and "training goes on" in failures[0]
+    assert trainer.nimg == 32
+
+
+def read_until(process, marker):
+    """Reads the output up to a line with `marker`; False if the run ended
+    first (successfully: whatever the moment, a run must not fail)."""
+    for line in process.stdout:
+        if marker in line:
+            return True
+    assert process.wait() == 0
+    return False
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_latest_ends_bit_exact(
+    tmp_path, image_folder
+):
+    total = 16
+    straight = run_train(*cli_args(tmp_path, image_folder, tmp_path / "a", total))
+    assert straight.wait(timeout=600) == 0, straight.stdout.read()
+    rng = random.Random(0)  # Moments differ per kill; any must do.
+    outdir = tmp_path / "b"
+    resume = ["--resume=latest", f"--outdir={outdir}", "--deterministic"]
+    # Start-up: networks being built, no checkpoint yet.
+    process = run_train(*cli_args(tmp_path, image_folder, outdir, total))
+    read_until(process, "Run directory:")
+    process.kill()
+    killed = [process.wait()]
+    # Steps, grids and checkpoint writes: after a tick line, a random delay.
+    for tick in (2, 1, 3):
+        process = run_train(*resume)
+        if all(read_until(process, "tick ") for _ in range(tick)):
+            try:
+                process.wait(timeout=rng.uniform(0.0, 0.2))
+            except subprocess.TimeoutExpired:  # Still running: kill it there.
+                process.send_signal(signal.SIGKILL)
+        killed.append(process.wait())
+    assert killed.count(-signal.SIGKILL) >= 2, killed
+    process = run_train(*resume)
+    output = process.communicate(timeout=600)[0]
+    assert process.returncode == 0, output
+    (run_a,) = (tmp_path / "a").iterdir()
+    (run_b,) = outdir.iterdir()
+    ours, theirs = final_variables(run_a), final_variables(run_b)
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
