@@ -9,13 +9,15 @@ Examples:
         --resolution=256 --transform=center-crop
     python dataset_tool.py create_from_zip datasets/emoji datasets/demo/emoji64.zip
     python dataset_tool.py create_cifar10 datasets/cifar10 ~/cifar-10-python.tar.gz
-    python dataset_tool.py info datasets/mine
+    python dataset_tool.py info datasets/mine            # checks every record
+    python dataset_tool.py info datasets/mine --nocheck  # headers only: fast
     python dataset_tool.py display datasets/mine --out=grid.png
     python dataset_tool.py extract datasets/mine ~/extracted
     python dataset_tool.py compare datasets/a datasets/b
 """
 
 import json
+import signal
 import sys
 
 from absl import app, flags
@@ -54,7 +56,7 @@ COMMANDS = {
     "display": (("tfrecord_dir",), ("out", "count"), "write a PNG grid"),
     "extract": (("tfrecord_dir", "output_dir"), (), "write every image as PNG"),
     "compare": (("tfrecord_dir_a", "tfrecord_dir_b"), (), "compare two datasets"),
-    "info": (("tfrecord_dir",), (), "count, resolution, channels, labels, bytes"),
+    "info": (("tfrecord_dir",), ("check",), "count, resolution, channels, labels"),
 }
 
 flags.DEFINE_integer("resolution", None, "Output side (power of two); resizes.")
@@ -71,13 +73,32 @@ flags.DEFINE_integer("seed", 123, "Shuffle seed (official: 123).")
 flags.DEFINE_integer(
     "max_images", None, "Keep at most this many images.", lower_bound=1
 )
-flags.DEFINE_boolean("skip_bad", False, "Skip unreadable images, reporting each.")
+flags.DEFINE_boolean(
+    "skip_bad",
+    False,
+    "Skip unreadable, corrupt or oversized images (decompression bombs), reporting "
+    "each.",
+)
+flags.DEFINE_boolean(
+    "check",
+    True,
+    "info: read every record and check its CRCs and shape field (reads the whole "
+    "dataset); --nocheck reads only the record headers.",
+)
 flags.DEFINE_string("out", "dataset.png", "PNG written by `display`.")
 flags.DEFINE_integer("count", 64, "Images shown by `display`.", lower_bound=1)
 flags.DEFINE_integer("cx", 89, "CelebA crop centre x.")
 flags.DEFINE_integer("cy", 121, "CelebA crop centre y.")
 flags.DEFINE_integer("num_images", 1000000, "Images made by create_mnistrgb.")
 FLAGS = flags.FLAGS
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so that writers clean up as on Ctrl-C."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
 
 
 def _usage():
@@ -143,16 +164,25 @@ def main(argv):
         )
         return 2
     try:
+        # SIGTERM unwinds like Ctrl-C: atomic writers remove their temporary files.
+        signal.signal(signal.SIGTERM, _raise_terminated)
         return run(command, args)
     except (ValueError, OSError) as e:
-        print(f"dataset_tool.py: error: {e}", file=sys.stderr)
+        from datasets.images import BadImageError
+
+        hint = ""
+        if isinstance(e, BadImageError) and "skip_bad" in COMMANDS[command][1]:
+            hint = " (--skip_bad skips bad images, listing each)"
+        print(f"dataset_tool.py: error: {e}{hint}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as e:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        what = "interrupted" if isinstance(e, KeyboardInterrupt) else "terminated"
         print(
-            "dataset_tool.py: interrupted; nothing was left half-written.",
+            f"dataset_tool.py: {what}; nothing was left half-written.",
             file=sys.stderr,
         )
-        return 130
+        return 130 if isinstance(e, KeyboardInterrupt) else 128 + signal.SIGTERM
 
 
 if __name__ == "__main__":

@@ -10,12 +10,16 @@ import pathlib
 import sys
 
 import numpy as np
-import tensorflow as tf
 
 from datasets import images as img
 from datasets.export import OFFICIAL_SHUFFLE_SEED, one_hot, shuffled_order
 from datasets.reader import describe
-from datasets.tfrecords import TFRecordExporter, level_path, parse_image_np
+from datasets.tfrecords import (
+    TFRecordExporter,
+    check_tfrecord,
+    level_path,
+    read_images,
+)
 from dnnlib.atomic import atomic_directory
 from dnnlib.image_io import image_grid, save_png
 from dnnlib.progress import Progress
@@ -151,21 +155,23 @@ def create_from_images(
     labels = []
     progress = Progress(f"Writing {tfrecord_dir}", total=len(files))
     workers = workers or min(32, (os.cpu_count() or 1) + 2)
-    with TFRecordExporter(tfrecord_dir) as exporter:
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            chunk = workers * 4  # Bounds the decoded images held in memory.
-            for start in range(0, len(files), chunk):
-                part = files[start : start + chunk]
-                for f, result in zip(part, pool.map(load, part), strict=True):
-                    if isinstance(result, img.BadImageError):
-                        skipped.append(result)
-                        continue
-                    exporter.add_image(result)
-                    labels.append(f.label)
-                    progress.update()
-        if labels_from is not None:
-            exporter.add_labels(one_hot(labels, len(source.classes)))
-    progress.close()
+    try:  # The progress line ends even on an error, which then gets its own line.
+        with TFRecordExporter(tfrecord_dir) as exporter:
+            with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+                chunk = workers * 4  # Bounds the decoded images held in memory.
+                for start in range(0, len(files), chunk):
+                    part = files[start : start + chunk]
+                    for f, result in zip(part, pool.map(load, part), strict=True):
+                        if isinstance(result, img.BadImageError):
+                            skipped.append(result)
+                            continue
+                        exporter.add_image(result)
+                        labels.append(f.label)
+                        progress.update()
+            if labels_from is not None:
+                exporter.add_labels(one_hot(labels, len(source.classes)))
+    finally:
+        progress.close()
     _report_skipped(skipped, stream)
     return exporter.num_images
 
@@ -178,14 +184,15 @@ def create_from_zip(tfrecord_dir, zip_path, **options):
 
 
 def iterate_images(tfrecord_dir, log2=None, limit=None):
-    """Yields uint8 `[H, W, C]` images of one level (default: the top)."""
+    """Yields uint8 `[H, W, C]` images of one level (default: the top).
+
+    Every record is checked (CRCs, `shape` field) as it is read; a bad one
+    raises a one-line ValueError naming the file and the record's index.
+    """
     info = describe(tfrecord_dir, count=False)
     path = info.top_file if log2 is None else str(level_path(tfrecord_dir, log2))
-    records = tf.data.TFRecordDataset(path)
-    if limit is not None:
-        records = records.take(limit)
-    for record in records:
-        yield np.transpose(parse_image_np(record.numpy()), [1, 2, 0])
+    for chw in read_images(path, limit=limit):
+        yield np.transpose(chw, [1, 2, 0])
 
 
 def display(tfrecord_dir, out, count=64, columns=8):
@@ -231,9 +238,21 @@ def compare(tfrecord_dir_a, tfrecord_dir_b):
     return differing == 0 and labels_equal, message
 
 
-def info(tfrecord_dir):
-    """A dict describing a dataset: count, resolution, channels, labels, bytes."""
+def info(tfrecord_dir, check=True):
+    """A dict describing a dataset: count, resolution, channels, labels, bytes.
+
+    Args:
+        tfrecord_dir: the dataset directory.
+        check: read every record of every level and check its CRCs and `shape`
+            (`check_tfrecord`); False reads only the record headers.
+
+    Raises:
+        ValueError: one line naming the file and the first bad record.
+    """
     described = describe(tfrecord_dir)
+    if check:
+        for path in described.level_files:
+            check_tfrecord(path)
     total_bytes = sum(os.path.getsize(f) for f in described.level_files)
     return {
         "path": described.path,
@@ -243,4 +262,5 @@ def info(tfrecord_dir):
         "label_size": described.label_size,
         "levels": [pathlib.Path(f).name for f in described.level_files],
         "bytes": total_bytes,
+        "records_checked": bool(check),
     }

@@ -1,14 +1,17 @@
 """Reading user images (folders and zips): listing, decoding, mode and size handling.
 
 Every problem with an image is reported with its path: files that are not
-images, truncated files, unreadable paths, mixed sizes and mixed colour modes.
+images, truncated files, unreadable paths, mixed sizes and mixed colour modes,
+decompression bombs and oversized files or zip members (never read past a cap).
 """
 
 import dataclasses
 import io
 import os
 import pathlib
+import re
 import zipfile
+import zlib
 
 import numpy as np
 import PIL.Image
@@ -16,6 +19,22 @@ import PIL.Image
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 TRANSFORMS = ("center-crop", "resize", "pad")
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+# Largest image accepted, checked from the header before decoding: 2**27 pixels
+# (134M, e.g. 16384 x 8192) admits photos of 100-megapixel cameras, lies below
+# Pillow's own refusal (2 * 89.5M), and decodes to at most 512 MiB as 8-bit RGBA.
+MAX_PIXELS = 2**27
+# Largest image file or unpacked zip member read into memory: any image within
+# MAX_PIXELS stored uncompressed at 32 bits per pixel fits.
+MAX_FILE_BYTES = 2**29
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    KeyError,
+    EOFError,
+    RuntimeError,  # Encrypted member.
+    NotImplementedError,  # Unsupported compression method.
+    zlib.error,
+)
 
 
 class BadImageError(ValueError):
@@ -77,7 +96,7 @@ class ImageFolder:
         path = self.path / image_file.name
         try:
             with open(path, "rb") as f:
-                return f.read()
+                return _read_capped(f, os.fstat(f.fileno()).st_size, path, False)
         except OSError as e:
             raise BadImageError(path, f"cannot be read ({e.strerror or e})") from e
 
@@ -101,17 +120,48 @@ class ImageZip:
         self._zip = None
 
     def open(self, image_file):
-        if self._zip is None:
-            self._zip = zipfile.ZipFile(self.path)
+        name = self.display_name(image_file)
         try:
-            return self._zip.read(image_file.name)
-        except (zipfile.BadZipFile, OSError, KeyError) as e:
-            raise BadImageError(
-                self.display_name(image_file), f"unreadable ({e})"
-            ) from e
+            if self._zip is None:
+                self._zip = zipfile.ZipFile(self.path)
+            info = self._zip.getinfo(image_file.name)
+            # Refused from the header's size; as that may lie, every read is
+            # bounded too (zipfile's own read() would inflate a lying member
+            # whole before trimming it to the header's size).
+            with self._zip.open(info) as member:
+                return _read_capped(member, info.file_size, name, True)
+        except _ZIP_ERRORS as e:
+            raise BadImageError(name, f"unreadable ({e})") from e
 
     def display_name(self, image_file):
         return f"{self.path}/{image_file.name}"
+
+
+def _check_size(size, name, in_zip, at_least=False):
+    if size <= MAX_FILE_BYTES:
+        return
+    amount = f"more than {MAX_FILE_BYTES:,}" if at_least else f"{size:,}"
+    verb, bomb = ("unpacks to", " (a zip bomb?)") if in_zip else ("holds", "")
+    raise BadImageError(
+        name,
+        f"{verb} {amount} bytes, over the {MAX_FILE_BYTES:,}-byte limit for one "
+        f"image{bomb}; shrink it or remove it",
+    )
+
+
+def _read_capped(f, size_hint, name, in_zip):
+    # Reads to the end, never holding more than MAX_FILE_BYTES + 1 bytes.
+    _check_size(size_hint, name, in_zip)
+    chunks, total = [], 0
+    want = size_hint + 1 if size_hint else 1 << 20
+    while True:
+        chunk = f.read(min(want, MAX_FILE_BYTES + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        _check_size(total, name, in_zip, at_least=True)
+        want = 1 << 20
 
 
 def _with_labels(names, labels_from, where):
@@ -137,13 +187,37 @@ def open_source(path, labels_from=None):
     raise ValueError(f"{path}: expected a directory of images or a .zip file.")
 
 
-def decode(data, name):
-    """Decodes image bytes fully (so truncation shows now), or raises BadImageError."""
+def _too_many_pixels(name, pixels):
+    return BadImageError(
+        name,
+        f"{pixels} pixels, over the limit of {MAX_PIXELS:,} (a decompression "
+        "bomb?); shrink it or remove it",
+    )
+
+
+def _open(data, name):
+    # Reads the header only; refuses more than MAX_PIXELS before any decoding.
     try:
         image = PIL.Image.open(io.BytesIO(data))
-        image.load()
+    except PIL.Image.DecompressionBombError as e:
+        claimed = re.search(r"\((\d+) pixels\)", str(e))
+        pixels = f"{int(claimed.group(1)):,}" if claimed else "more"
+        raise _too_many_pixels(name, pixels) from e
     except PIL.UnidentifiedImageError as e:
         raise BadImageError(name, "not an image file Pillow can read") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise BadImageError(name, f"truncated or corrupt image ({e})") from e
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise _too_many_pixels(name, f"{width}x{height} = {width * height:,}")
+    return image
+
+
+def decode(data, name):
+    """Decodes image bytes fully (so truncation shows now), or raises BadImageError."""
+    image = _open(data, name)
+    try:
+        image.load()
     except (OSError, SyntaxError, ValueError) as e:
         raise BadImageError(name, f"truncated or corrupt image ({e})") from e
     return image
@@ -151,12 +225,7 @@ def decode(data, name):
 
 def probe(data, name):
     """Returns `(width, height, natural_channels)` from the header only."""
-    try:
-        image = PIL.Image.open(io.BytesIO(data))
-    except PIL.UnidentifiedImageError as e:
-        raise BadImageError(name, "not an image file Pillow can read") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise BadImageError(name, f"truncated or corrupt image ({e})") from e
+    image = _open(data, name)
     return image.size[0], image.size[1], natural_channels(image)
 
 

@@ -6,15 +6,23 @@ A dataset is a directory `DIR` holding one file per level,
 and `data` (raw uint8 bytes, CHW); labels in `DIR/<name>-rxx.labels` (npy,
 float32 `[N, label_size]`). This is the layout of NVIDIA's and the official
 msg-stylegan-tf `dataset_tool.py`, so datasets move between them unchanged.
+
+`check_tfrecord`, `find_bad_record` and `read_images` read records without
+TensorFlow, in bounded memory, checking both CRCs and the `shape` field, and
+name the first bad record in one line: "FILE: record N: what; what to do".
 """
 
+import io
 import os
 import pathlib
-import shutil
 import struct
 
 import numpy as np
 import tensorflow as tf
+
+from datasets.crc32c import Crc32c, crc32c, crc32c_rows, mask
+from datasets.example_proto import BadRecord, image_layout
+from dnnlib.atomic import remove_tree
 
 
 def level_path(tfrecord_dir, resolution_log2):
@@ -40,16 +48,6 @@ def serialize_image(chw):
     return example.SerializeToString(deterministic=True)
 
 
-def parse_image_np(record):
-    """Parses one official record into a uint8 `[C, H, W]` numpy array."""
-    example = tf.train.Example()
-    example.ParseFromString(record)
-    features = example.features.feature
-    shape = tuple(features["shape"].int64_list.value)
-    data = features["data"].bytes_list.value[0]
-    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
-
-
 def box_downsample(chw):
     """Averages 2x2 blocks in float32, as the official exporter does per level."""
     chw = chw.astype(np.float32)
@@ -66,47 +64,219 @@ def quantize(chw):
     return np.rint(chw).clip(0, 255).astype(np.uint8)
 
 
-def scan_tfrecord(path):
-    """Counts the records of a TFRecord file by walking its length headers.
+# Check records: framing and CRCs, then the Example's fields, in bounded memory.
+_REBUILD = "rebuild the dataset with dataset_tool.py or restore the file from a copy"
+_CHUNK = 8 << 20  # Longer records stream through the CRC in chunks of this size.
+_BATCH = 2 << 20  # Bytes of shorter records whose CRCs are computed together.
 
-    Reads 12 bytes per record, so it is fast on large files, and finds
-    truncation (the usual corruption after an interrupted copy or write).
+
+def parse_image_np(record):
+    """Parses one official record (bytes) into a uint8 `[C, H, W]` numpy array.
+
+    Raises:
+        ValueError: when the record is not an official image Example.
+    """
+    record = bytes(record)
+    try:
+        shape, (lo, hi) = image_layout(io.BytesIO(record), 0, len(record))
+    except BadRecord as e:
+        raise ValueError(f"record: {e}") from None
+    return np.frombuffer(record, np.uint8, hi - lo, lo).reshape(shape)
+
+
+def _headers(path, f, limit):
+    # Yields `(index, payload offset, length)`, checking each length field.
+    size = os.fstat(f.fileno()).st_size
+    index = offset = 0
+    while offset < size and (limit is None or index < limit):
+        f.seek(offset)
+        header = f.read(12)
+        if len(header) < 12:
+            raise ValueError(
+                f"{path}: truncated TFRecord file (record {index} at byte {offset} "
+                f"is cut off); {_REBUILD}."
+            )
+        length, length_crc = struct.unpack("<QI", header)
+        if mask(crc32c(header[:8])) != length_crc:
+            raise ValueError(
+                f"{path}: record {index}: its length field fails its CRC check "
+                f"(corrupt header at byte {offset}); {_REBUILD}."
+            )
+        if length > size - offset - 16:  # Never trust a length past the file.
+            raise ValueError(
+                f"{path}: truncated or corrupt TFRecord file (record {index} claims "
+                f"{length} bytes, {max(0, size - offset - 16)} remain); {_REBUILD}."
+            )
+        yield index, offset + 12, length
+        offset += 16 + length
+        index += 1
+
+
+def _bad_data(path, index):
+    return ValueError(
+        f"{path}: record {index}: its data fails its CRC check (corrupt bytes); "
+        f"{_REBUILD}."
+    )
+
+
+def _verified(path, batch):
+    # Checks the data CRCs of records of one length together, in file order.
+    if not batch:
+        return
+    rows = np.frombuffer(b"".join(r for _, _, r in batch), np.uint8)
+    rows = rows.reshape(len(batch), -1)
+    crcs = crc32c_rows(rows[:, :-4])
+    stored = rows[:, -4:].copy().view("<u4")[:, 0]
+    for (index, start, record), crc, want in zip(batch, crcs, stored, strict=True):
+        if mask(int(crc)) != int(want):
+            raise _bad_data(path, index)
+        yield index, start, len(record) - 4, record[:-4]
+
+
+def _streamed(path, f, index, length):
+    # Checks the data CRC of a long record without holding it.
+    crc, left = Crc32c(), length
+    while left:
+        chunk = f.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        crc.update(chunk)
+        left -= len(chunk)
+    footer = f.read(4)
+    if left or len(footer) < 4 or struct.unpack("<I", footer)[0] != mask(crc.value):
+        raise _bad_data(path, index)
+
+
+def _records(path, f, limit=None):
+    """Yields `(index, start, length, payload)` of each record, CRCs checked.
+
+    `payload` holds the record, or is None for a record over _CHUNK bytes (it
+    lies in `f` at `start`). Records are checked in file order; the first bad
+    one raises a one-line ValueError.
+    """
+    batch = []  # Read, not yet checked.
+    try:
+        for index, start, length in _headers(path, f, limit):
+            if batch and (length != len(batch[0][2]) - 4 or length > _CHUNK):
+                done, batch = batch, []
+                yield from _verified(path, done)
+            if length > _CHUNK:
+                _streamed(path, f, index, length)
+                yield index, start, length, None
+                continue
+            record = f.read(length + 4)
+            if len(record) != length + 4:
+                raise _bad_data(path, index)
+            batch.append((index, start, record))
+            if len(batch) * (length + 4) >= _BATCH:
+                done, batch = batch, []
+                yield from _verified(path, done)
+    except ValueError:
+        yield from _verified(path, batch)  # A bad record before this one wins.
+        raise
+    yield from _verified(path, batch)
+
+
+def _checked_records(path, want_data, shape=None, limit=None):
+    """Yields `(index, shape, pixel bytes or None)` of every record, checked."""
+    expected = None if shape is None else tuple(shape)
+    source_of_expected = "the expected"
+    try:
+        with open(path, "rb") as f:
+            for index, start, length, payload in _records(path, f, limit):
+                source, base = (f, start)
+                if payload is not None:
+                    source, base = io.BytesIO(payload), 0
+                try:
+                    got, (lo, hi) = image_layout(source, base, base + length)
+                    if expected is not None and got != expected:
+                        raise BadRecord(
+                            f"`shape` {list(got)} differs from {source_of_expected} "
+                            f"{list(expected)}"
+                        )
+                except BadRecord as e:
+                    message = f"{path}: record {index}: {e}; {_REBUILD}."
+                    raise ValueError(message) from None
+                if expected is None:
+                    expected, source_of_expected = got, "the first record's"
+                data = None
+                if want_data:
+                    source.seek(lo)
+                    data = source.read(hi - lo)
+                yield index, got, data
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read ({e.strerror or e}).") from e
+
+
+def check_tfrecord(path, shape=None):
+    """Reads every record of a TFRecord file and checks it, in bounded memory.
+
+    Pure Python and numpy (no TensorFlow). Checks each record's framing (length
+    field and its masked CRC32C, never trusting a length past the end of the
+    file; data CRC) and that it is an official image Example: a `shape` of three
+    positive int64 `[C, H, W]` whose product is the length of its single `data`
+    bytes value, the same in every record. Use it (or `find_bad_record`) to
+    explain a `tf.errors.DataLossError` or `InvalidArgumentError` from tf.data.
+
+    Args:
+        path: the .tfrecords file.
+        shape: the `[C, H, W]` every record must have; None takes the first's.
 
     Returns:
         The number of records.
 
     Raises:
-        ValueError: naming the file, when it is truncated or not a TFRecord file.
+        ValueError: "PATH: record N: what is wrong; what to do", at the first bad
+            record (or truncation, or an unreadable file).
     """
-    size = os.path.getsize(path)
-    count, offset = 0, 0
+    count = 0
+    for index, _, _ in _checked_records(path, False, shape):
+        count = index + 1
+    return count
+
+
+def find_bad_record(path, shape=None):
+    """The one-line message `check_tfrecord(path, shape)` raises, or None if fine."""
+    try:
+        check_tfrecord(path, shape)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def read_images(path, limit=None):
+    """Yields the uint8 `[C, H, W]` images of a TFRecord file, checked as by
+    `check_tfrecord` (a ValueError names the first bad record)."""
+    for _, shape, data in _checked_records(path, True, limit=limit):
+        yield np.frombuffer(data, np.uint8).reshape(shape)
+
+
+def scan_tfrecord(path):
+    """Counts the records of a TFRecord file by walking its length headers.
+
+    Reads 12 bytes per record, so it is fast on large files, and finds
+    truncation and corrupt length fields (not corrupt data: `check_tfrecord`).
+
+    Returns:
+        The number of records.
+
+    Raises:
+        ValueError: naming the file and record, when it is truncated or corrupt.
+    """
+    count = 0
     with open(path, "rb") as f:
-        while offset < size:
-            header = f.read(12)
-            if len(header) < 12:
-                raise ValueError(
-                    f"{path}: truncated TFRecord file (record {count} at byte "
-                    f"{offset} is cut off); rebuild it with dataset_tool.py."
-                )
-            (length,) = struct.unpack("<Q", header[:8])
-            offset += 12 + length + 4
-            if offset > size:
-                raise ValueError(
-                    f"{path}: truncated or corrupt TFRecord file (record {count} "
-                    f"claims {length} bytes past the end); rebuild it with "
-                    "dataset_tool.py."
-                )
-            f.seek(offset)
-            count += 1
+        for index, _, _ in _headers(path, f, None):
+            count = index + 1
     return count
 
 
 class TFRecordExporter:
     """Writes an official multi-resolution dataset, atomically.
 
-    Everything is written into a temporary sibling directory that is renamed to
-    `tfrecord_dir` by `close()`; an exception inside the `with` block (or
-    `abort()`) removes it, so a failure or Ctrl-C leaves nothing half-built.
+    Everything is written into a temporary sibling directory, made at the first
+    write and renamed to `tfrecord_dir` by `close()`; an exception inside the
+    `with` block (or `abort()`) removes it, so a failure, Ctrl-C or a SIGTERM
+    that raises leaves nothing half-built, wherever it lands.
 
     Usage:
         with TFRecordExporter("datasets/mine") as exporter:
@@ -125,16 +295,21 @@ class TFRecordExporter:
         parent = self.tfrecord_dir.parent
         parent.mkdir(parents=True, exist_ok=True)
         self.tmp_dir = parent / f".{self.tfrecord_dir.name}.tmp-{os.getpid()}"
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
-        (self.tmp_dir / self.tfrecord_dir.name).mkdir(parents=True)
         self.shape = None
         self.num_images = 0
         self.writers = []
         self.has_labels = False
+        self._made = False
 
-    @property
     def _staging(self):
-        return self.tmp_dir / self.tfrecord_dir.name
+        # Made here, inside the caller's `with` block, never between the
+        # constructor and `__enter__`, where nothing would remove it.
+        staging = self.tmp_dir / self.tfrecord_dir.name
+        if not self._made:
+            self._made = True
+            remove_tree(self.tmp_dir)
+            staging.mkdir(parents=True)
+        return staging
 
     def add_image(self, hwc):
         """Adds one uint8 image `[H, W, C]` (C 1 or 3, H = W a power of two)."""
@@ -149,7 +324,7 @@ class TFRecordExporter:
             self.shape = chw.shape
             log2 = int(np.log2(height))
             self.writers = [
-                tf.io.TFRecordWriter(str(level_path(self._staging, log2 - lod)))
+                tf.io.TFRecordWriter(str(level_path(self._staging(), log2 - lod)))
                 for lod in range(log2 - 1)
             ]
         if chw.shape != self.shape:
@@ -173,7 +348,7 @@ class TFRecordExporter:
                 f"Labels must be [{self.num_images}, label_size]. "
                 f"Received: {labels.shape}"
             )
-        with open(labels_path(self._staging), "wb") as f:
+        with open(labels_path(self._staging()), "wb") as f:
             np.save(f, labels)
         self.has_labels = True
 
@@ -186,16 +361,16 @@ class TFRecordExporter:
             self.abort()
             raise ValueError(f"{self.tfrecord_dir}: no images were added.")
         try:
-            os.replace(self._staging, self.tfrecord_dir)
+            os.replace(self._staging(), self.tfrecord_dir)
         finally:
-            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            remove_tree(self.tmp_dir)
 
     def abort(self):
         """Removes everything written so far."""
         for writer in self.writers:
             writer.close()
         self.writers = []
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        remove_tree(self.tmp_dir)
 
     def __enter__(self):
         return self

@@ -2,6 +2,9 @@
 
 import io
 import os
+import re
+import signal
+import struct
 import subprocess
 import sys
 import zipfile
@@ -217,14 +220,22 @@ def test_demo_zip_is_shipped_with_its_licence():
     assert (DEMO_ZIP.parent / "LICENSE").is_file()
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def run_tool(*args):
     return subprocess.run(
         [sys.executable, "dataset_tool.py", *map(str, args)],
         capture_output=True,
         text=True,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=ROOT,
         timeout=300,
     )
+
+
+def tool_lines(stderr):
+    """The tool's own lines (TensorFlow may log others)."""
+    return [line for line in stderr.splitlines() if "dataset_tool.py" in line]
 
 
 def test_cli_errors_are_one_line_without_traceback(tmp_path):
@@ -256,3 +267,138 @@ def test_interrupt_leaves_nothing_half_built(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         commands.create_from_images(tmp_path / "out", tmp_path / "images", workers=1)
     assert leftovers(tmp_path) == []
+
+
+def corrupt_record(path, index):
+    """Flips one byte inside a record's payload (all records of a level are alike)."""
+    data = bytearray(path.read_bytes())
+    (length,) = struct.unpack("<Q", data[:8])
+    data[index * (16 + length) + 12 + length // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def bad_dataset(tmp_path):
+    for i in range(6):
+        save(tmp_path / "images" / f"{i}.png", rgb())
+    commands.create_from_images(tmp_path / "good", tmp_path / "images")
+    commands.create_from_images(tmp_path / "bad", tmp_path / "images")
+    top = tmp_path / "bad" / "bad-r03.tfrecords"
+    corrupt_record(top, 3)
+    return tmp_path / "good", tmp_path / "bad", top
+
+
+def test_a_bad_record_is_named_by_every_reading_command(tmp_path):
+    good, bad, top = bad_dataset(tmp_path)
+    pattern = rf"^{re.escape(str(top))}: record 3: its data fails its CRC check "
+    for command in (
+        lambda: commands.info(bad),
+        lambda: commands.display(bad, tmp_path / "grid.png"),
+        lambda: commands.extract(bad, tmp_path / "extracted"),
+        lambda: commands.compare(good, bad),
+        lambda: commands.compare(bad, good),
+    ):
+        with pytest.raises(ValueError, match=pattern):
+            command()
+    assert leftovers(tmp_path, keep=("images", "good", "bad")) == []
+    assert commands.info(bad, check=False)["images"] == 6  # Headers only.
+    assert commands.display(bad, tmp_path / "grid.png", count=3) == 3
+    lower = bad / "bad-r02.tfrecords"
+    corrupt_record(lower, 5)
+    with pytest.raises(ValueError, match=r"bad-r02.tfrecords: record 5: its data"):
+        commands.info(bad)
+
+
+def test_cli_names_a_bad_record_and_a_bad_image_in_one_line(tmp_path):
+    _, bad, top = bad_dataset(tmp_path)
+    result = run_tool("extract", bad, tmp_path / "extracted")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert tool_lines(result.stderr) == [
+        f"dataset_tool.py: error: {top}: record 3: its data fails its CRC check "
+        "(corrupt bytes); rebuild the dataset with dataset_tool.py or restore the "
+        "file from a copy."
+    ]
+    (tmp_path / "images" / "fake.png").write_text("not a png")
+    result = run_tool("create_from_images", tmp_path / "out", tmp_path / "images")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert tool_lines(result.stderr) == [
+        f"dataset_tool.py: error: {tmp_path / 'images' / 'fake.png'}: not an image "
+        "file Pillow can read (--skip_bad skips bad images, listing each)"
+    ]
+    assert leftovers(tmp_path, keep=("images", "good", "bad")) == []
+
+
+def wait_until(condition, tool, what):
+    """Polls `condition` while the tool runs (bounded; fails if the tool exits)."""
+    for _ in range(2400):
+        if condition():
+            return
+        try:
+            tool.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            continue
+        raise AssertionError(f"tool exited before {what}: {tool.stderr.read()}")
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def open_when_read(fifo, tool):
+    """The write end of `fifo`, once the tool opens it to read (never blocks)."""
+    opened = []
+
+    def reader_waiting():
+        try:
+            opened.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # ENXIO: nobody is reading it yet.
+            return False
+        return True
+
+    wait_until(reader_waiting, tool, f"the tool to read {fifo.name}")
+    return opened[0]
+
+
+def test_sigterm_while_writing_leaves_nothing_behind(tmp_path):
+    # The last image is a FIFO that this test feeds: the tool reads each image
+    # twice (its header, then its pixels while writing), so the second read
+    # blocks it mid-write, temporary directory made, until the test closes the
+    # FIFO. The signal therefore lands while writing; whatever the tool does
+    # next (the empty read fails too), nothing may be left behind.
+    folder = tmp_path / "images"
+    for i in range(4):
+        save(folder / f"{i}.png", rgb())
+    fifo = folder / "zz.png"
+    os.mkfifo(fifo)
+    args = ["create_from_images", tmp_path / "out", folder, "--noshuffle"]
+    tool = subprocess.Popen(
+        [sys.executable, "dataset_tool.py", *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        header_read = open_when_read(fifo, tool)
+        os.write(header_read, (folder / "0.png").read_bytes())
+        os.close(header_read)
+
+        def writing():
+            return any(p.name.startswith(".out.tmp-") for p in tmp_path.iterdir())
+
+        wait_until(writing, tool, "the temporary directory")
+        pixel_read = open_when_read(fifo, tool)
+        tool.send_signal(signal.SIGTERM)
+        os.close(pixel_read)
+        _, stderr = tool.communicate(timeout=300)
+    finally:
+        if tool.poll() is None:
+            tool.kill()
+            tool.wait()
+    assert leftovers(tmp_path) == []
+    assert "Traceback" not in stderr
+    # Normally the signal is handled at once; were it handled only after the
+    # empty read failed, that failure would be the (equally clean) outcome.
+    expected = {
+        128 + signal.SIGTERM: "dataset_tool.py: terminated; nothing was left "
+        "half-written.",
+        1: f"dataset_tool.py: error: {fifo}: not an image file Pillow can read "
+        "(--skip_bad skips bad images, listing each)",
+    }
+    assert tool_lines(stderr) == [expected[tool.returncode]]
