@@ -1,30 +1,21 @@
 """Readers and checks for the formats the classic datasets ship in (pickles, idx).
 
-Nothing here runs code from a file: pickles load through `DataOnlyUnpickler`.
+Nothing here runs code from a file: pickles load through `dnnlib.safe_pickle`
+(data and numeric arrays only, built by its own constructors, bounded in size).
 """
 
 import collections
 import concurrent.futures
 import gzip
 import importlib
-import io
 import os
 import pathlib
-import pickle
 import struct
 import tarfile
 
 import numpy as np
 
-# The function numpy pickles name for array reconstruction; its module moved from
-# numpy.core to numpy._core in numpy 2, so take it from numpy itself.
-_RECONSTRUCT = np.ndarray(0).__reduce__()[0]
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-}
+from dnnlib import safe_pickle
 
 
 class MissingPackageError(ImportError, ValueError):
@@ -41,35 +32,21 @@ def import_optional(module, command):
         ) from e
 
 
-class DataOnlyUnpickler(pickle.Unpickler):
-    """Unpickles dicts, lists, strings, bytes and numpy arrays; refuses any other
-    global, so a pickle can never call a function (`os.system` and the like)."""
-
-    def find_class(self, module, name):
-        try:
-            return _ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"refused to load the global {module}.{name}; only numpy arrays, "
-                "lists, dicts and bytes are allowed"
-            ) from None
-
-
 def load_pickle(data, where, hint=None):
-    """Unpickles bytes with `DataOnlyUnpickler` (Python 2 strings read as latin1).
+    """Unpickles bytes with `dnnlib.safe_pickle` (Python 2 strings read as latin1).
+
+    Returns:
+        dicts, lists, strings, bytes, numbers and numeric numpy arrays only.
 
     Raises:
-        ValueError: naming `where` (and then saying `hint`), for a refused global
-            or a corrupt pickle.
+        ValueError: one line naming `where` (and then saying `hint`), for a
+            refused global, dtype or structure, or a corrupt pickle.
     """
     try:
-        return DataOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
-    except Exception as e:  # A corrupt pickle can fail in many ways.
-        reason = str(e)
-        if not isinstance(e, pickle.UnpicklingError):
-            reason = f"{type(e).__name__}: {e}"
+        return safe_pickle.loads(data, where, encoding="latin1")
+    except safe_pickle.RefusedPickleError as e:
         ending = f"; {hint}" if hint else "."
-        raise ValueError(f"{where}: cannot unpickle ({reason}){ending}") from e
+        raise ValueError(f"{where}: cannot unpickle ({e.reason}){ending}") from e
 
 
 def read_pickles(source, names, hint):

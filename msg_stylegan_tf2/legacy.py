@@ -3,108 +3,147 @@ and ProGAN (its `tfutil`).
 
 `network-snapshot-*.pkl` holds `(G, D, Gs)`, each a tflib `Network` whose state
 carries its kwargs, components, variables and the Python source of its build
-module. The official loader executes that source. Here a restricted unpickler
-admits only what the format needs (numpy arrays and dtypes under the numpy 1.x
-and 2.x paths of pickle protocols 2 to 5, dnnlib's EasyDict, the Network state)
-and refuses every other global; the source is never executed. Networks are
-rebuilt from their kwargs and the variables assigned by official name.
+module. The official loader executes that source. Here `dnnlib.safe_pickle`
+builds only data (numeric arrays through its own constructors, under the numpy
+1.x and 2.x paths of pickle protocols 2 to 5; dnnlib's EasyDict and OrderedDict
+as dicts; each Network as a record of its state) and refuses every other global;
+the source is never executed. The states are checked, the networks rebuilt from
+their kwargs and the variables assigned by official name. Every failure is a
+one-line `ValueError` that names the file.
 """
 
-import collections
-import io
-import pickle
+import inspect
 
 import numpy as np
 
-from msg_stylegan_tf2.discriminator import Discriminator
-from msg_stylegan_tf2.generator import Generator
-from msg_stylegan_tf2.official import assign_official_variables
-from msg_stylegan_tf2.progan import ProGANGenerator
-from msg_stylegan_tf2.progan_discriminator import ProGANDiscriminator
+from dnnlib import safe_pickle
+
+RefusedPickleError = safe_pickle.RefusedPickleError
+MAX_COMPONENT_DEPTH = 8  # Networks inside networks (official: 1).
+MAX_OPTION_LENGTH = 64  # Items of a list option such as `blur_filter`.
+MAX_NAME_LENGTH = 256  # Of network, component, option and variable names.
 
 
-class RefusedPickleError(ValueError):
-    """The pickle asked for something the format never needs; nothing ran."""
+class EasyDict(safe_pickle.DataDict):
+    """Stand-in for `dnnlib.util.EasyDict`: its items, as a dict."""
+
+    __slots__ = ()
 
 
-class EasyDict(dict):
-    """Stand-in for `dnnlib.util.EasyDict` (a dict with attribute access)."""
-
-
-class NetworkState:
+class NetworkState(safe_pickle.Record):
     """Stand-in for `dnnlib.tflib.network.Network` (and ProGAN's
-    `tfutil.Network`): keeps the state, runs nothing."""
+    `tfutil.Network`): keeps the state dict in `.state`, runs nothing."""
 
-    def __setstate__(self, state):
-        if not isinstance(state, dict):
-            raise RefusedPickleError("A Network state must be a dict.")
-        self.state = state
+    __slots__ = ()
 
 
-def _latin1_encode(text, encoding="latin1"):
-    # Protocol-2 pickles store bytes as _codecs.encode(str, "latin1").
-    if encoding not in ("latin1", "latin-1"):
-        raise RefusedPickleError(f"Refused _codecs.encode with encoding {encoding!r}.")
-    return text.encode("latin1")
-
-
-def _numpy_functions():
-    try:
-        from numpy._core.multiarray import _reconstruct, scalar
-        from numpy._core.numeric import _frombuffer
-    except ImportError:  # numpy 1.x
-        from numpy.core.multiarray import _reconstruct, scalar
-        from numpy.core.numeric import _frombuffer
-    return _reconstruct, scalar, _frombuffer
-
-
-_RECONSTRUCT, _SCALAR, _FROMBUFFER = _numpy_functions()
-ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy.core.multiarray", "scalar"): _SCALAR,
-    ("numpy._core.multiarray", "scalar"): _SCALAR,
-    ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
-    ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): _latin1_encode,
-    ("collections", "OrderedDict"): collections.OrderedDict,
+RECORDS = {
+    ("collections", "OrderedDict"): safe_pickle.DataDict,
     ("dnnlib.util", "EasyDict"): EasyDict,
     ("dnnlib.tflib.network", "Network"): NetworkState,
     ("tfutil", "Network"): NetworkState,  # ProGAN.
 }
+_SCALARS = (type(None), bool, int, float, str)
+_NUMBERS = (int, float, np.integer, np.floating)
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only the globals in `ALLOWED`; refuses the rest by name."""
-
-    def find_class(self, module, name):
-        try:
-            return ALLOWED[(module, name)]
-        except KeyError:
-            raise RefusedPickleError(
-                f"Refused to load the global {module}.{name}: official network "
-                "pickles never need it (the file may be malicious)."
-            ) from None
+def _is_name(value):
+    return (
+        type(value) is str and 0 < len(value) <= MAX_NAME_LENGTH and value.isprintable()
+    )
 
 
-def load_pickle_states(data):
-    """Unpickles `(G, D, Gs)` states from bytes without running any code."""
-    try:
-        networks = RestrictedUnpickler(io.BytesIO(data)).load()
-    except RefusedPickleError:
-        raise
-    except Exception as e:  # A truncated or corrupt file.
-        raise ValueError(
-            f"Not a readable network pickle ({type(e).__name__}: {e})."
-        ) from e
+def _is_option(value):
+    # Official options are Python scalars or short lists of numbers.
+    if isinstance(value, _SCALARS + (np.generic,)):
+        return True
+    return (
+        type(value) in (list, tuple)
+        and len(value) <= MAX_OPTION_LENGTH
+        and all(isinstance(v, _NUMBERS) and type(v) is not bool for v in value)
+    )
+
+
+def _check_state(state, label, depth):
+    """Checks one Network state and its components (a tree, `label` e.g. `G`,
+    `G/synthesis`); raises ValueError saying what is wrong, without the file."""
+
+    def fail(what):
+        raise ValueError(f"network {label}: {what}")
+
+    name = state.get("name")
+    if "name" not in state:
+        fail("has no `name`")
+    if not _is_name(name):
+        fail(
+            f"`name` must be a printable string of 1 to {MAX_NAME_LENGTH} "
+            f"characters. Received: {safe_pickle.printable(name)}"
+        )
+    func = state.get("build_func_name", "")
+    if type(func) is not str:
+        fail(f"`build_func_name` must be a string. Received: {type(func).__name__}")
+    kwargs = state.get("static_kwargs", {})
+    if not isinstance(kwargs, dict):
+        fail(f"`static_kwargs` must be a dict. Received: {type(kwargs).__name__}")
+    for key, value in kwargs.items():
+        if not _is_name(key) or not _is_option(value):
+            fail(
+                f"option {safe_pickle.printable(key)!r} must be a number, string, "
+                f"bool or list of numbers. Received: {type(value).__name__}"
+            )
+    variables = state.get("variables", [])
+    if type(variables) not in (list, tuple):
+        fail(f"`variables` must be a list. Received: {type(variables).__name__}")
+    for pair in variables:
+        if not (
+            type(pair) in (list, tuple)
+            and len(pair) == 2
+            and _is_name(pair[0])
+            and isinstance(pair[1], (np.ndarray, np.generic))
+        ):
+            fail("`variables` must be (name, numeric array) pairs")
+    components = state.get("components", {})
+    if not isinstance(components, dict):
+        fail(f"`components` must be a dict. Received: {type(components).__name__}")
+    if components and depth >= MAX_COMPONENT_DEPTH:
+        fail(f"components nest deeper than {MAX_COMPONENT_DEPTH} levels")
+    for key, component in components.items():
+        where = f"{label}/{safe_pickle.printable(key)}"
+        if not _is_name(key) or not isinstance(component, NetworkState):
+            raise ValueError(f"network {where}: a component must be a named Network")
+        _check_state(component.state, where, depth + 1)
+
+
+def load_pickle_states(data, where="network pickle"):
+    """Unpickles `(G, D, Gs)` states from bytes without running any code.
+
+    Args:
+        data: the pickle's bytes.
+        where: the file's name, for messages.
+
+    Returns:
+        Three state dicts, checked: `name` str, `static_kwargs` of plain
+        options, `components` of Network states, `variables` of
+        `(name, ndarray)` pairs.
+
+    Raises:
+        RefusedPickleError: a global, opcode, dtype or structure the format
+            never needs (nothing from the file has run), or a corrupt pickle.
+        ValueError: a pickle of something else or a malformed state; one line
+            starting with `where`.
+    """
+    networks = safe_pickle.loads(data, where, RECORDS)
     if not (
-        isinstance(networks, tuple)
+        type(networks) is tuple
         and len(networks) == 3
-        and all(isinstance(n, NetworkState) and hasattr(n, "state") for n in networks)
+        and all(isinstance(n, NetworkState) for n in networks)
     ):
-        raise ValueError("Expected a pickle of (G, D, Gs) tflib Networks.")
+        raise ValueError(f"{where}: expected a pickle of (G, D, Gs) tflib Networks.")
+    for label, network in zip(("G", "D", "Gs"), networks, strict=True):
+        try:
+            _check_state(network.state, label, 0)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
     return [n.state for n in networks]
 
 
@@ -114,45 +153,91 @@ def _variables(state, prefix):
     for name, value in state.get("variables", []):
         out[f"{prefix}/{name}"] = np.asarray(value)
     for component in state.get("components", {}).values():
-        if not isinstance(component, NetworkState):
-            raise ValueError("A Network component must itself be a Network.")
         out.update(_variables(component.state, component.state["name"]))
     return out
 
 
-def _network_kwargs(state, cls):
-    kwargs = dict(state.get("static_kwargs", {}))
-    accepted = set(cls.__init__.__code__.co_varnames) - {"self", "name"}
-    unknown = sorted(set(kwargs) - accepted)
+# Option kinds by the type of our constructor's default.
+_KINDS = {
+    bool: (bool,),
+    int: (int,),
+    float: (int, float),
+    str: (str, bool),  # fused_scale: "auto", True or False.
+    tuple: (list, tuple),
+    type(None): (type(None), int, float),
+}
+
+
+def _network_kwargs(state, cls, options):
+    # Official names only (ours, minus those this loader sets), of the right kind.
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        if name not in ("self", "name", "dtype", *options)
+    }
+    kwargs = {
+        key: value.item() if isinstance(value, np.generic) else value
+        for key, value in state.get("static_kwargs", {}).items()
+    }
+    unknown = sorted(set(kwargs) - set(defaults))
     if unknown:
         raise ValueError(
-            f"Network {state.get('name')!r} ({state.get('build_func_name')}) has "
+            f"Network {state['name']!r} ({state.get('build_func_name')}) has "
             f"options this port does not know: {unknown}."
         )
+    for key, value in kwargs.items():
+        kinds = _KINDS.get(type(defaults[key]), _SCALARS)
+        if type(value) not in kinds:
+            raise ValueError(
+                f"Network {state['name']!r}: option `{key}` must be "
+                f"{' or '.join(k.__name__ for k in kinds)}. "
+                f"Received: {type(value).__name__}"
+            )
     if isinstance(kwargs.get("blur_filter"), list):
         kwargs["blur_filter"] = tuple(kwargs["blur_filter"])
     return kwargs
 
 
-# Official build function -> (our class, official variable prefix, our options).
-BUILDERS = {
-    "G_style": (Generator, "G", {}),
-    "D_basic": (Discriminator, "D", {}),
-    "G_paper": (ProGANGenerator, "G", {"progressive": True}),  # With G/lod.
-    "D_paper": (ProGANDiscriminator, "D", {}),
-}
+def builders():
+    """Official build function -> (our class, official variable prefix, our
+    options). Imported here so that refusing a pickle needs no TensorFlow."""
+    from msg_stylegan_tf2.discriminator import Discriminator
+    from msg_stylegan_tf2.generator import Generator
+    from msg_stylegan_tf2.progan import ProGANGenerator
+    from msg_stylegan_tf2.progan_discriminator import ProGANDiscriminator
+
+    return {
+        "G_style": (Generator, "G", {}),
+        "D_basic": (Discriminator, "D", {}),
+        "G_paper": (ProGANGenerator, "G", {"progressive": True}),  # With G/lod.
+        "D_paper": (ProGANDiscriminator, "D", {}),
+    }
 
 
 def build_from_state(state):
-    """Builds our network for one official Network state and assigns its weights."""
-    func = str(state.get("build_func_name", "")).rsplit(".", 1)[-1]
-    if func not in BUILDERS:
+    """Builds our network for one checked Network state, assigns its weights.
+
+    Raises:
+        ValueError: an unknown build function or option, an option of the
+            wrong kind or value, or variables that do not match.
+    """
+    from msg_stylegan_tf2.official import assign_official_variables
+
+    func = state.get("build_func_name", "").rsplit(".", 1)[-1]
+    known = builders()
+    if func not in known:
         raise ValueError(
-            f"Network {state.get('name')!r} is built by {func!r}; this port imports "
-            f"{sorted(BUILDERS)}."
+            f"Network {state['name']!r} is built by {safe_pickle.printable(func)!r}; "
+            f"this port imports {sorted(known)}."
         )
-    cls, prefix, options = BUILDERS[func]
-    model = cls(**_network_kwargs(state, cls), **options)
+    cls, prefix, options = known[func]
+    kwargs = _network_kwargs(state, cls, options)
+    try:
+        model = cls(**kwargs, **options)
+    except ValueError as e:
+        raise ValueError(f"Network {state['name']!r}: {e}") from e
+    except (TypeError, ArithmeticError) as e:  # A value our checks let through.
+        raise ValueError(f"Network {state['name']!r}: {type(e).__name__}: {e}") from e
     model.build()
     assign_official_variables(model, _variables(state, prefix))
     return model
@@ -169,15 +254,18 @@ def load_network_pkl(path):
         the official weights (ProGAN's with their level of detail).
 
     Raises:
-        RefusedPickleError: the pickle references a global the format never
-            needs (nothing from it has run).
-        ValueError: an unreadable file, an unknown network option or a variable
-            that does not match.
+        RefusedPickleError: the pickle holds something the format never needs
+            (nothing from it has run) or is corrupt.
+        ValueError: a malformed state, an unknown network option or a variable
+            that does not match. Each message is one line naming `path`.
     """
     with open(path, "rb") as f:
         data = f.read()
-    states = load_pickle_states(data)
-    return {
-        key: build_from_state(s)
-        for key, s in zip(("G", "D", "Gs"), states, strict=True)
-    }
+    states = load_pickle_states(data, str(path))
+    try:
+        return {
+            key: build_from_state(s)
+            for key, s in zip(("G", "D", "Gs"), states, strict=True)
+        }
+    except ValueError as e:
+        raise ValueError(f"{path}: {' '.join(str(e).split())}") from e
