@@ -100,9 +100,12 @@ def test_mirrored_replicas_train_like_one_device(loss, preset, side, mirrored):
     G2, D2, Gs2 = train_three_steps(mirrored, start, loss, preset=preset, side=side)
     for a, b in ((G1, G2), (D1, D2), (Gs1, Gs2)):
         ours, theirs = official_variables(a), official_variables(b)
+        # Float32 sums in another order (per replica, then all-reduced),
+        # through WGAN-GP's double backward: on AVX-512 CPUs a few elements
+        # differ by up to 2.3e-5 relative after 3 steps.
         for name in ours:
             np.testing.assert_allclose(
-                ours[name], theirs[name], rtol=1e-5, atol=1e-5, err_msg=name
+                ours[name], theirs[name], rtol=1e-4, atol=1e-5, err_msg=name
             )
     # Training moved the weights.
     name = "D/FromRGB_lod1/weight" if side == 8 else "D/FromRGB_lod0/weight"
