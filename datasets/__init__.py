@@ -1,1 +1,1 @@
-"""Official-format TFRecord datasets: writer, tf.data reader, image pyramids."""
+"""Official-format TFRecord datasets: writer, checker, tf.data reader, dataset tool commands."""

@@ -95,7 +95,9 @@ def final_variables(run_dir):
 def wait_for_checkpoint(run_parent, process, timeout=240):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if list(run_parent.glob("*/checkpoints/ckpt-*.index")):
+        # A checkpoint counts once the manager has recorded it (its files are
+        # written first, then the `checkpoint` state file).
+        if list(run_parent.glob("*/checkpoints/checkpoint")):
             return
         if process.poll() is not None:
             raise AssertionError(process.stdout.read())
