@@ -1,12 +1,13 @@
 """MSG-StyleGAN generator (official `G_style`): mapping, W average, truncation,
 synthesis with a ToRGB at every block. NHWC; returns an image pyramid."""
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from msg_stylegan_tf2 import official
+from msg_stylegan_tf2.blocks import spectral_norm_layers
 from msg_stylegan_tf2.layers import enable_spectral_norm
+from msg_stylegan_tf2.network_base import Network
 from msg_stylegan_tf2.synthesis import Mapping, Synthesis
 
 MAPPING_KWARGS = (
@@ -39,7 +40,7 @@ SYNTHESIS_KWARGS = (
 )
 
 
-class Generator(keras.Model):
+class Generator(Network):
     """MSG-StyleGAN generator (official `G_style`): mapping, W average, synthesis.
 
     Takes the official keyword arguments of `G_style`, `G_mapping` and
@@ -47,11 +48,14 @@ class Generator(keras.Model):
     `dlatent_avg_beta` in training only, as a mean over replicas so that every
     replica keeps the same value. Truncation applies outside training; a call's
     `truncation_psi=None` means the configured default (official 0.7, cutoff 8),
-    and psi 1 disables it.
+    and psi 1 disables it. `truncation_psi_val` and `truncation_cutoff_val`
+    (official options for validation runs) are kept in the config only.
 
     Call: latents `[N, latent_size]`, labels `[N, label_size]` or None ->
     list of `[N, R, R, num_channels]`, R = 4, 8, ..., resolution.
     """
+
+    supports_truncation = True
 
     def __init__(
         self,
@@ -87,30 +91,21 @@ class Generator(keras.Model):
         dtype=None,
         name="G",
     ):
-        options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        super().__init__(name=name, dtype=dtype)
-        if isinstance(blur_filter, list):
-            options["blur_filter"] = tuple(blur_filter)
-        self.kwargs = {k: v for k, v in options.items() if k != "name"}
+        super().__init__(locals())
         self.truncation_psi, self.truncation_cutoff = truncation_psi, truncation_cutoff
-        self.truncation_psi_val = truncation_psi_val
-        self.truncation_cutoff_val = truncation_cutoff_val
         self.dlatent_avg_beta, self.randomize_noise = dlatent_avg_beta, randomize_noise
         self.synthesis = Synthesis(
-            **{k: options[k] for k in SYNTHESIS_KWARGS}, dtype=dtype
+            **{k: self.options[k] for k in SYNTHESIS_KWARGS}, dtype=dtype
         )
+        self.resolution_log2 = self.synthesis.resolution_log2
         self.num_layers = self.synthesis.num_styles
         self.mapping = Mapping(
-            **{k: options[k] for k in MAPPING_KWARGS},
+            **{k: self.options[k] for k in MAPPING_KWARGS},
             dlatent_broadcast=self.num_layers,
             dtype=dtype,
         )
         if spectral_norm:  # Every conv/dense (the original MSG-GAN post's option).
             enable_spectral_norm(self)
-
-    @property
-    def resolution(self):
-        return 2**self.synthesis.resolution_log2
 
     @property
     def latent_size(self):
@@ -154,7 +149,6 @@ class Generator(keras.Model):
         truncation_cutoff=None,
         randomize_noise=None,
         training=False,
-        validation=False,
         noise_seed=None,
     ):
         if randomize_noise is None:
@@ -167,12 +161,9 @@ class Generator(keras.Model):
             self.dlatent_avg.assign(batch_avg + (self.dlatent_avg - batch_avg) * beta)
         # Apply the truncation trick (never in training).
         if not training:
-            default_psi, default_cutoff = self.truncation_psi, self.truncation_cutoff
-            if validation:
-                default_psi = self.truncation_psi_val
-                default_cutoff = self.truncation_cutoff_val
-            psi = default_psi if truncation_psi is None else truncation_psi
-            cutoff = default_cutoff if truncation_cutoff is None else truncation_cutoff
+            psi, cutoff = truncation_psi, truncation_cutoff
+            psi = self.truncation_psi if psi is None else psi
+            cutoff = self.truncation_cutoff if cutoff is None else cutoff
             static_off = isinstance(psi, (int, float)) and psi == 1
             static_off |= isinstance(cutoff, (int, float)) and cutoff <= 0
             if psi is not None and cutoff is not None and not static_off:
@@ -185,8 +176,8 @@ class Generator(keras.Model):
         out = {"G/dlatent_avg": (self.dlatent_avg, official.SAME)}
         out.update(self.mapping.official_variable_map())
         out.update(self.synthesis.official_variable_map())
-        out.update(official.spectral_norm_entries(self, "G"))
+        # Numbered as checkpoints always have: each network's layers reversed.
+        layers = spectral_norm_layers(self.synthesis.blocks)[::-1]
+        layers += self.mapping.dense_layers[::-1]
+        out.update(official.spectral_norm_entries("G", layers))
         return out
-
-    def get_config(self):
-        return dict(self.kwargs, name=self.name)

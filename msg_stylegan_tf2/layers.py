@@ -3,128 +3,28 @@
 Each layer reproduces one op of `training/networks_stylegan.py` of the official
 code: equalized learning rate with learning-rate multipliers, fused resampling
 convolutions, blur, PixelNorm, instance norm, AdaIN style modulation, noise
-inputs and the minibatch standard deviation layer.
+inputs and the minibatch standard deviation layer (the plain ops: `ops.py`).
 """
-
-import contextlib
-import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from msg_stylegan_tf2.ops import (
+    ACTIVATIONS,
+    SQRT2,
+    apply_activation,
+    blur2d,
+    blur_kernel,
+    downscale2d,
+    equalized_coefficients,
+    upscale2d,
+)
 from msg_stylegan_tf2.validation import check_choice, check_positive
-
-SQRT2 = math.sqrt(2.0)
-LRELU_ALPHA = 0.2
-ACTIVATIONS = ("linear", "lrelu", "relu")
 
 
 def _serializable(cls):
     return keras.saving.register_keras_serializable(package="msg_stylegan_tf2")(cls)
-
-
-@contextlib.contextmanager
-def dtype_policy_scope(policy):
-    """Makes `policy` the default while a network creates its layers.
-
-    Networks take the official `dtype` option; layers created inside this scope
-    inherit it (Keras 3 does not pass a parent's policy to its sublayers).
-    """
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def apply_activation(x, activation):
-    """Applies "linear", "lrelu" (slope 0.2, as the official code) or "relu"."""
-    if activation == "lrelu":
-        # Equal to the official max(x, 0.2 x); one fused op with a one-op
-        # gradient, which oneDNN can also fuse into the convolution before it.
-        return tf.nn.leaky_relu(x, alpha=LRELU_ALPHA)
-    if activation == "relu":
-        return tf.nn.relu(x)
-    return x
-
-
-def upscale2d(x, factor=2):
-    """Nearest-neighbour upscaling.
-
-    Args:
-        x: `[N, H, W, C]`.
-        factor: integer scale factor.
-
-    Returns:
-        `[N, H * factor, W * factor, C]`.
-    """
-    if factor == 1:
-        return x
-    shape = tf.shape(x)
-    h, w, c = x.shape[1], x.shape[2], x.shape[3]
-    x = tf.reshape(x, [shape[0], h, 1, w, 1, c])
-    x = tf.tile(x, [1, 1, factor, 1, factor, 1])
-    return tf.reshape(x, [shape[0], h * factor, w * factor, c])
-
-
-def downscale2d(x, factor=2):
-    """Box-filter downscaling (average of each `factor` x `factor` block).
-
-    Args:
-        x: `[N, H, W, C]` with H and W divisible by `factor`.
-
-    Returns:
-        `[N, H / factor, W / factor, C]`.
-    """
-    if factor == 1:
-        return x
-    size = [1, factor, factor, 1]
-    return tf.nn.avg_pool2d(x, ksize=size, strides=size, padding="VALID")
-
-
-def blur_kernel(blur_filter, normalize=True):
-    """Returns the 2-D float32 filter of the official `_blur2d` (outer product)."""
-    f = np.asarray(blur_filter, dtype=np.float32)
-    if f.ndim == 1:
-        f = f[:, np.newaxis] * f[np.newaxis, :]
-    if normalize:
-        f = f / np.sum(f)
-    return f
-
-
-def blur2d(x, kernel):
-    """Depthwise 'SAME' cross-correlation of every channel with a 2-D kernel.
-
-    Args:
-        x: `[N, H, W, C]`.
-        kernel: numpy `[kh, kw]`.
-
-    Returns:
-        `[N, H, W, C]`.
-    """
-    channels = x.shape[-1]
-    f = np.tile(kernel[:, :, np.newaxis, np.newaxis], [1, 1, channels, 1])
-    f = tf.constant(f, dtype=x.dtype)
-    return tf.nn.depthwise_conv2d(x, f, strides=[1, 1, 1, 1], padding="SAME")
-
-
-def equalized_coefficients(fan_in, gain, use_wscale, lrmul):
-    """Initial standard deviation and runtime multiplier of an equalized weight.
-
-    he_std = gain / sqrt(fan_in). With `use_wscale` the weight starts as
-    N(0, 1 / lrmul) and is multiplied by he_std * lrmul when used; without it
-    the weight starts as N(0, he_std / lrmul) and is multiplied by lrmul.
-    Both are Python floats so that float32 tensors stay float32.
-
-    Returns:
-        `(init_std, runtime_coef)`.
-    """
-    he_std = float(gain) / math.sqrt(float(fan_in))
-    if use_wscale:
-        return 1.0 / float(lrmul), he_std * float(lrmul)
-    return he_std / float(lrmul), float(lrmul)
 
 
 class _EqualizedBase(keras.layers.Layer):
@@ -232,10 +132,6 @@ class EqualizedDense(_EqualizedBase):
             x = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
         return self._finish(tf.matmul(x, self._scaled_weight(x.dtype)))
 
-    def forward_flops(self):
-        """Multiply-adds x 2 of one input row's forward pass (after build)."""
-        return 2 * self.weight.shape[0] * self.weight.shape[1]
-
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units)
 
@@ -309,18 +205,6 @@ class EqualizedConv2D(_EqualizedBase):
         h, wd = x.shape[1], x.shape[2]
         out_shape = [tf.shape(x)[0], h * 2, wd * 2, self.filters]
         return tf.nn.conv2d_transpose(x, w, out_shape, strides=2, padding="SAME")
-
-    def forward_flops(self):
-        """Multiply-adds x 2 of one image's forward pass (after build)."""
-        h, w = self.input_hw
-        k, cin, cout = self.kernel_size, self.weight.shape[2], self.filters
-        if self.resample == "up":
-            if self.fused:  # Transposed conv, (k+1)^2 taps per input pixel.
-                return 2 * h * w * (k + 1) ** 2 * cin * cout
-            h, w = 2 * h, 2 * w
-        elif self.resample == "down" and self.fused:
-            return 2 * (h // 2) * (w // 2) * (k + 1) ** 2 * cin * cout
-        return 2 * h * w * k * k * cin * cout
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape

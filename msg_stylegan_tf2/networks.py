@@ -5,6 +5,7 @@ first: `images[i]` has shape `[N, 4 * 2**i, 4 * 2**i, C]`, up to the full
 resolution. Generators return a pyramid; the MSG discriminator takes one.
 ProGAN (arch "progan") grows progressively: its G's pyramid is its one faded
 image and that image's 2x2 means, and its D takes the full-resolution image.
+Every network is a list of blocks (`blocks.py`) walked once.
 Weights keep official TF1 names: `official_variables(model)` and
 `assign_official_variables(model, arrays)` convert to and from the official
 (NCHW-era) layouts.
@@ -12,7 +13,8 @@ Weights keep official TF1 names: `official_variables(model)` and
 
 import numpy as np
 
-from msg_stylegan_tf2.discriminator import COMBINE_FUNCTIONS, Discriminator
+from msg_stylegan_tf2.blocks import COMBINE_FUNCTIONS
+from msg_stylegan_tf2.discriminator import Discriminator
 from msg_stylegan_tf2.generator import Generator
 from msg_stylegan_tf2.official import assign_official_variables, official_variables
 from msg_stylegan_tf2.presets import PRESETS, NetworkPreset, get_preset
@@ -66,8 +68,7 @@ def build_networks(preset, **overrides):
         preset = get_preset(preset)
     g_cls, d_cls = GENERATORS[preset.arch], DISCRIMINATORS[preset.arch]
     g_kwargs, d_kwargs = dict(preset.G), dict(preset.D)
-    g_names = g_cls.__init__.__code__.co_varnames
-    d_names = d_cls.__init__.__code__.co_varnames
+    g_names, d_names = g_cls.option_names(), d_cls.option_names()
     for key, value in overrides.items():
         if key not in g_names and key not in d_names:
             raise ValueError(f"Unknown network option {key!r}.")

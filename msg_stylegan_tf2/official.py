@@ -117,12 +117,20 @@ def assign_official_variables(model, arrays):
         variable.assign(converted[name])
 
 
-def spectral_norm_entries(model, prefix):
-    """Not official: a generator's spectral-norm states as `<prefix>/sn_u_<i>`
-    (in layer order), so that checkpoints keep them."""
-    from msg_stylegan_tf2.layers import spectral_norm_states
+def layer_entries(scope, layer, layout=SAME, spectral_state=False):
+    """The entries of an equalized layer: `<scope>/weight`, `<scope>/bias` if it
+    has one and, with `spectral_state`, its spectral-norm vector `<scope>/sn_u`
+    (not official; discriminators name theirs so)."""
+    out = {f"{scope}/weight": (layer.weight, layout)}
+    if layer.bias is not None:
+        out[f"{scope}/bias"] = (layer.bias, SAME)
+    if spectral_state and layer.sn_u is not None:
+        out[f"{scope}/sn_u"] = (layer.sn_u, SAME)
+    return out
 
-    return {
-        f"{prefix}/sn_u_{i:03d}": (u, SAME)
-        for i, u in enumerate(spectral_norm_states(model))
-    }
+
+def spectral_norm_entries(prefix, layers):
+    """Not official: the spectral-norm vectors of a generator's `layers` (in
+    their checkpoint order) as `<prefix>/sn_u_<i>`, so that checkpoints keep them."""
+    states = [layer.sn_u for layer in layers if layer.sn_u is not None]
+    return {f"{prefix}/sn_u_{i:03d}": (u, SAME) for i, u in enumerate(states)}

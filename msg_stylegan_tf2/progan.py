@@ -7,24 +7,15 @@ every ToRGB; with `progressive=True` it is ProGAN, whose one image is faded by
 the level of detail `G/lod` (see `fade.py`).
 """
 
-import keras
 import tensorflow as tf
 
 from msg_stylegan_tf2 import official
+from msg_stylegan_tf2.blocks import GBlock, spectral_norm_layers
 from msg_stylegan_tf2.fade import add_lod_variable, lerp, lerp_clip
-from msg_stylegan_tf2.layers import (
-    SQRT2,
-    Bias,
-    EqualizedConv2D,
-    EqualizedDense,
-    PixelNorm,
-    apply_activation,
-    dtype_policy_scope,
-    enable_spectral_norm,
-    upscale2d,
-)
+from msg_stylegan_tf2.layers import PixelNorm, enable_spectral_norm
+from msg_stylegan_tf2.network_base import Network, dtype_policy_scope
+from msg_stylegan_tf2.ops import feature_maps, upscale2d
 from msg_stylegan_tf2.pyramid import downsample_pyramid
-from msg_stylegan_tf2.synthesis import feature_maps
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
 
 
@@ -36,8 +27,9 @@ def _check_no_truncation(psi):
         )
 
 
-class ProGANGenerator(keras.Model):
-    """MSG-ProGAN generator (official ProGAN `G_paper` kwargs).
+class ProGANGenerator(Network):
+    """MSG-ProGAN generator (official ProGAN `G_paper` kwargs): a list of
+    `GBlock`s, 4x4 first, without noise or styles, each with pixel norm.
 
     Labels, when `label_size` > 0, are concatenated to the latents before the
     normalisation, as ProGAN does.
@@ -69,68 +61,38 @@ class ProGANGenerator(keras.Model):
         dtype=None,
         name="G",
     ):
-        options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(locals())
+        self.resolution_log2 = check_resolution(resolution)
+        check_count("num_channels", num_channels, 1)
+        check_count("label_size", label_size)
+        check_choice("fused_scale", fused_scale, (True, False, "auto"))
+        nf = feature_maps(fmap_base, fmap_decay, fmap_max)
+        self.latent_size = nf(0) if latent_size is None else latent_size
+        check_count("latent_size", self.latent_size, 1)
+        self.label_size, self.normalize_latents = label_size, normalize_latents
+        self.progressive = progressive
+        # Each conv's epilogue: bias, activation and (usually) pixel norm.
+        act = "lrelu" if use_leakyrelu else "relu"
+        epilogue = dict(nonlinearity=act, pixel_norm_epsilon=pixelnorm_epsilon)
+        epilogue["use_pixel_norm"] = use_pixelnorm
+        options = dict(const_input_layer=False, blur_filter=None, progan=True)
+        options.update(use_wscale=use_wscale, fused_scale=fused_scale)
         with dtype_policy_scope(self.dtype_policy):
-            self.kwargs = {k: v for k, v in options.items() if k != "name"}
-            self.resolution_log2 = check_resolution(resolution)
-            check_count("num_channels", num_channels, 1)
-            check_count("label_size", label_size)
-            check_choice("fused_scale", fused_scale, (True, False, "auto"))
-            self.nf = nf = feature_maps(fmap_base, fmap_decay, fmap_max)
-            self.latent_size = nf(0) if latent_size is None else latent_size
-            check_count("latent_size", self.latent_size, 1)
-            self.label_size, self.normalize_latents = label_size, normalize_latents
-            act = "lrelu" if use_leakyrelu else "relu"
-            self.pixel_norm = PixelNorm(pixelnorm_epsilon) if use_pixelnorm else None
             self.latent_norm = PixelNorm(pixelnorm_epsilon)
-            self.fused_scale = fused_scale
-
-            def conv(fmaps, **kw):
-                return EqualizedConv2D(
-                    fmaps, 3, use_wscale=use_wscale, activation=act, **kw
-                )
-
-            # Build the 4x4 block, then two convolutions per resolution.
-            self.dense = EqualizedDense(
-                nf(1) * 16, gain=SQRT2 / 4, use_wscale=use_wscale, use_bias=False
-            )
-            self.dense_bias = Bias(name="dense_bias")
-            self.convs = [conv(nf(1))]
-            for res in range(3, self.resolution_log2 + 1):
-                self.convs.append(
-                    conv(nf(res - 1), resample="up", fused_scale=fused_scale)
-                )
-                self.convs.append(conv(nf(res - 1)))
-            self.torgbs = [
-                EqualizedConv2D(num_channels, 1, gain=1.0, use_wscale=use_wscale)
-                for _ in range(2, self.resolution_log2 + 1)
+            # ProGAN's names; the 4x4 block's dense input takes the latents.
+            self.blocks = [
+                GBlock(res, nf(res - 1), num_channels, epilogue, **options)
+                for res in range(2, self.resolution_log2 + 1)
             ]
-            self.activation = act
-            self.progressive = progressive
             if spectral_norm:  # Every conv/dense (the original MSG-GAN post).
                 enable_spectral_norm(self)
-            self.lod = None
-            if progressive:
-                self.lod = add_lod_variable(self)
-
-    @property
-    def resolution(self):
-        return 2**self.resolution_log2
+            self.lod = add_lod_variable(self) if progressive else None
 
     def build(self, input_shape=None):
-        nf = self.nf
-        self.dense.build((None, self.latent_size + self.label_size))
-        self.dense_bias.build((None, 4, 4, nf(1)))
-        shape = (None, 4, 4, nf(1))
-        for idx, conv in enumerate(self.convs):
-            conv.build(shape)
-            shape = conv.compute_output_shape(shape)
-            if idx % 2 == 0:
-                self.torgbs[idx // 2].build(shape)
-
-    def _norm(self, x):
-        return self.pixel_norm(x) if self.pixel_norm is not None else x
+        shape = (None, self.latent_size + self.label_size)
+        for block in self.blocks:
+            block.build(shape)
+            shape = (None, 2**block.res, 2**block.res, block.fmaps)
 
     def __call__(self, *args, **kwargs):
         # Checked before Keras wraps errors raised in `call` into several lines.
@@ -180,7 +142,7 @@ class ProGANGenerator(keras.Model):
         return lerp(images[-1], upscale2d(images[-2]), alpha)
 
     def _torgb_images(self, latents, labels, top_log2):
-        # ToRGB of every block up to 2^top_log2, 4x4 first.
+        # The image of every block up to 2^top_log2, 4x4 first.
         x = tf.cast(latents, self.compute_dtype)
         if self.label_size:
             if labels is None:
@@ -188,49 +150,19 @@ class ProGANGenerator(keras.Model):
             x = tf.concat([x, tf.cast(labels, x.dtype)], axis=1)
         if self.normalize_latents:
             x = self.latent_norm(x)
-        x = tf.reshape(self.dense(x), [-1, 4, 4, self.nf(1)])
-        x = self._norm(apply_activation(self.dense_bias(x), self.activation))
         images = []
-        for idx, conv in enumerate(self.convs[: 2 * top_log2 - 3]):
-            x = self._norm(conv(x))
-            if idx % 2 == 0:
-                images.append(self.torgbs[idx // 2](x))
+        for block in self.blocks[: top_log2 - 1]:
+            x, image = block(x)
+            images.append(image)
         return images
 
-    def conv_scope(self, idx):
-        """Official variable scope of convolution `idx` (0 is the 4x4 Conv)."""
-        if idx == 0:
-            return "4x4/Conv"
-        res = (idx + 1) // 2 + 2
-        if idx % 2:
-            fused = self.convs[idx].fused
-            return f"{2**res}x{2**res}/{'Conv0_up' if fused else 'Conv0'}"
-        return f"{2**res}x{2**res}/Conv1"
-
     def official_variable_map(self):
-        nf = self.nf
-        out = {
-            "G/4x4/Dense/weight": (
-                self.dense.weight,
-                official.flatten_cols(nf(1), 4, 4),
-            ),
-            "G/4x4/Dense/bias": (self.dense_bias.bias, official.SAME),
-        }
-        for idx, conv in enumerate(self.convs):
-            scope = "G/" + self.conv_scope(idx)
-            # ProGAN stores its fused upscale kernel as [k, k, out, in].
-            fused_up = idx % 2 == 1 and conv.fused
-            layout = official.TRANSPOSE_IO if fused_up else official.SAME
-            out[scope + "/weight"] = (conv.weight, layout)
-            out[scope + "/bias"] = (conv.bias, official.SAME)
-        for res, torgb in enumerate(self.torgbs, 2):
-            scope = f"G/ToRGB_lod{self.resolution_log2 - res}"
-            out[scope + "/weight"] = (torgb.weight, official.SAME)
-            out[scope + "/bias"] = (torgb.bias, official.SAME)
+        out = {}
+        for block in self.blocks:
+            lod = self.resolution_log2 - block.res
+            out.update(block.official_variable_map("G/", lod))
         if self.lod is not None:
             out["G/lod"] = (self.lod, official.SAME)
-        out.update(official.spectral_norm_entries(self, "G"))
+        layers = spectral_norm_layers(self.blocks)
+        out.update(official.spectral_norm_entries("G", layers))
         return out
-
-    def get_config(self):
-        return dict(self.kwargs, name=self.name)

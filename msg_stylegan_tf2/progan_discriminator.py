@@ -7,24 +7,19 @@ columns: the score, then AC-GAN label logits. The level of detail `lod`
 (`D/lod`, see `fade.py`) selects the input resolution and the fade.
 """
 
-import keras
 import tensorflow as tf
 
 from msg_stylegan_tf2 import official
+from msg_stylegan_tf2.blocks import DBlock
 from msg_stylegan_tf2.fade import add_lod_variable, lerp, lerp_clip
-from msg_stylegan_tf2.layers import (
-    EqualizedConv2D,
-    EqualizedDense,
-    MinibatchStdDev,
-    downscale2d,
-    dtype_policy_scope,
-)
-from msg_stylegan_tf2.synthesis import feature_maps
+from msg_stylegan_tf2.network_base import Network, dtype_policy_scope
+from msg_stylegan_tf2.ops import downscale2d, feature_maps
 from msg_stylegan_tf2.validation import check_count, check_resolution
 
 
-class ProGANDiscriminator(keras.Model):
-    """ProGAN `D_paper` (official kwargs).
+class ProGANDiscriminator(Network):
+    """ProGAN `D_paper` (official kwargs): a list of `DBlock`s from the full
+    resolution down to the 4x4 head, each with its own FromRGB.
 
     Call: full-resolution images `[N, R, R, C]` (or a pyramid, whose last level
     is used) -> scores `[N, 1]` at the level of detail held in `lod`; with
@@ -46,87 +41,45 @@ class ProGANDiscriminator(keras.Model):
         dtype=None,
         name="D",
     ):
-        options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(locals())
+        self.resolution_log2 = log2 = check_resolution(resolution)
+        check_count("num_channels", num_channels, 1)
+        check_count("label_size", label_size)
+        check_count("mbstd_group_size", mbstd_group_size)
+        if fused_scale not in (True, False):
+            raise ValueError(f"`fused_scale` must be a bool. Received: {fused_scale!r}")
+        self.num_channels, self.label_size = num_channels, label_size
+        nf = feature_maps(fmap_base, fmap_decay, fmap_max)
+        # Minibatch stddev in the 4x4 head only; the head scores and classifies.
         with dtype_policy_scope(self.dtype_policy):
-            self.kwargs = {k: v for k, v in options.items() if k != "name"}
-            self.resolution_log2 = log2 = check_resolution(resolution)
-            check_count("num_channels", num_channels, 1)
-            check_count("label_size", label_size)
-            check_count("mbstd_group_size", mbstd_group_size)
-            if fused_scale not in (True, False):
-                raise ValueError(
-                    f"`fused_scale` must be a bool. Received: {fused_scale!r}"
-                )
-            self.num_channels, self.label_size = num_channels, label_size
-            self.fused_scale = fused_scale
-            self.nf = nf = feature_maps(fmap_base, fmap_decay, fmap_max)
-
-            def conv(fmaps, kernel, **kw):
-                return EqualizedConv2D(
-                    fmaps,
-                    kernel,
+            self.blocks = [
+                DBlock(
+                    res,
+                    nf(res - 1),
+                    nf(res - 2),
+                    fromrgb=True,
+                    units=1 + label_size,
+                    mbstd_group_size=mbstd_group_size if res == 2 else 0,
                     use_wscale=use_wscale,
                     spectral_norm=spectral_norm,
-                    activation="lrelu",
-                    **kw,
+                    fused_scale=fused_scale,
+                    blur_filter=None,
+                    progan=True,
                 )
-
-            # FromRGB per resolution, two convolutions per block, the 4x4 head.
-            self.fromrgbs = {res: conv(nf(res - 1), 1) for res in range(2, log2 + 1)}
-            self.conv0, self.conv1 = {}, {}
-            for res in range(log2, 2, -1):
-                self.conv0[res] = conv(nf(res - 1), 3)
-                down = {"resample": "down", "fused_scale": True} if fused_scale else {}
-                self.conv1[res] = conv(nf(res - 2), 3, **down)
-            self.mbstd = (
-                MinibatchStdDev(mbstd_group_size, 1) if mbstd_group_size > 1 else None
-            )
-            self.conv4 = conv(nf(1), 3)
-            self.dense0 = EqualizedDense(
-                nf(0),
-                use_wscale=use_wscale,
-                activation="lrelu",
-                spectral_norm=spectral_norm,
-            )
-            self.dense1 = EqualizedDense(
-                1 + label_size,
-                gain=1.0,
-                use_wscale=use_wscale,
-                spectral_norm=spectral_norm,
-            )
+                for res in range(log2, 1, -1)
+            ]
             self.lod = add_lod_variable(self)
 
-    @property
-    def resolution(self):
-        return 2**self.resolution_log2
-
     def build(self, input_shape=None):
-        c = self.num_channels
-        for res, layer in self.fromrgbs.items():
-            layer.build((None, 2**res, 2**res, c))
-        for res in self.conv0:
-            side = 2**res
-            self.conv0[res].build((None, side, side, self.nf(res - 1)))
-            self.conv1[res].build((None, side, side, self.nf(res - 1)))
-        shape = (None, 4, 4, self.nf(1))
-        if self.mbstd is not None:
-            self.mbstd.build(shape)
-            shape = self.mbstd.compute_output_shape(shape)
-        self.conv4.build(shape)
-        self.dense0.build((None, 4 * 4 * self.nf(1)))
-        self.dense1.build((None, self.dense0.units))
-
-    def _block(self, x, res):
-        # One resolution's convolutions: [N, r, r, nf(res-1)] -> [N, r/2, r/2, ...].
-        if res >= 3:
-            x = self.conv1[res](self.conv0[res](x))
-            return x if self.fused_scale else downscale2d(x)
-        if self.mbstd is not None:
-            x = self.mbstd(x)
-        x = self.conv4(x)
-        x = tf.reshape(x, [-1, 4 * 4 * self.nf(1)])
-        return self.dense1(self.dense0(x))
+        # Every FromRGB first, 4x4 up: the creation order, hence the initial
+        # weights of a seed, of the networks before blocks.
+        for block in reversed(self.blocks):
+            side = 2**block.res
+            block.fromrgb.build((None, side, side, self.num_channels))
+        for block in self.blocks:
+            side = 2**block.res
+            x_shape = (None, side, side, block.fmaps)  # Or FromRGB's output.
+            block.build(x_shape, (None, side, side, self.num_channels))
 
     def _outputs(self, combo, return_label_logits):
         scores = combo[:, :1]
@@ -139,15 +92,15 @@ class ProGANDiscriminator(keras.Model):
             images = images[-1]
         img = tf.cast(images, self.compute_dtype)
         lod_in = tf.cast(self.lod, self.compute_dtype)
-        log2 = self.resolution_log2
         # The official linear structure: every resolution, faded by lod.
-        x = self.fromrgbs[log2](img)
-        for res in range(log2, 2, -1):
-            x = self._block(x, res)
-            img = downscale2d(img)
-            y = self.fromrgbs[res - 1](img)
-            x = lerp_clip(x, y, lod_in - (log2 - res))
-        return self._outputs(self._block(x, 2), return_label_logits)
+        x = None
+        for block in self.blocks:
+            if x is not None:
+                img = downscale2d(img)
+                t = lod_in - (self.resolution_log2 - block.res - 1)
+                x = lerp_clip(x, block.fromrgb(img), t)
+            x = block(x, img)
+        return self._outputs(x, return_label_logits)
 
     def grow(self, image, alpha, return_label_logits=False):
         """Scores of images at the current resolution (training path).
@@ -161,39 +114,20 @@ class ProGANDiscriminator(keras.Model):
             nearest-upscaled image with `lod = log2(R / r) + alpha`.
         """
         res = int(image.shape[1]).bit_length() - 1
+        blocks = self.blocks[self.resolution_log2 - res :]
         image = tf.cast(image, self.compute_dtype)
-        x = self._block(self.fromrgbs[res](image), res)
+        x = blocks[0](None, image)
         if res > 2:
             alpha = tf.cast(alpha, x.dtype)
-            x = lerp(x, self.fromrgbs[res - 1](downscale2d(image)), alpha)
-            for lower in range(res - 1, 1, -1):
-                x = self._block(x, lower)
+            x = lerp(x, blocks[1].fromrgb(downscale2d(image)), alpha)
+            for block in blocks[1:]:
+                x = block(x)
         return self._outputs(x, return_label_logits)
 
     def official_variable_map(self):
-        log2 = self.resolution_log2
         out = {}
-
-        def add(scope, layer, layout=official.SAME):
-            out[f"D/{scope}/weight"] = (layer.weight, layout)
-            out[f"D/{scope}/bias"] = (layer.bias, official.SAME)
-            if layer.sn_u is not None:  # Not official: spectral norm's state.
-                out[f"D/{scope}/sn_u"] = (layer.sn_u, official.SAME)
-
-        for res in range(log2, 1, -1):
-            add(f"FromRGB_lod{log2 - res}", self.fromrgbs[res])
-        for res in range(log2, 2, -1):
-            scope = f"{2**res}x{2**res}"
-            add(f"{scope}/Conv0", self.conv0[res])
-            add(
-                f"{scope}/Conv1_down" if self.fused_scale else f"{scope}/Conv1",
-                self.conv1[res],
-            )
-        add("4x4/Conv", self.conv4)
-        add("4x4/Dense0", self.dense0, official.flatten_rows(self.nf(1), 4, 4))
-        add("4x4/Dense1", self.dense1)
+        for block in self.blocks:
+            lod = self.resolution_log2 - block.res
+            out.update(block.official_variable_map("D/", lod))
         out["D/lod"] = (self.lod, official.SAME)
         return out
-
-    def get_config(self):
-        return dict(self.kwargs, name=self.name)

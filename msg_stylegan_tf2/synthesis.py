@@ -8,31 +8,11 @@ import keras
 import tensorflow as tf
 
 from msg_stylegan_tf2 import official
-from msg_stylegan_tf2.layers import (
-    SQRT2,
-    Bias,
-    Blur,
-    EqualizedConv2D,
-    EqualizedDense,
-    InstanceNorm,
-    NoiseInput,
-    PixelNorm,
-    StyleMod,
-    apply_activation,
-    dtype_policy_scope,
-)
+from msg_stylegan_tf2.blocks import GBlock
+from msg_stylegan_tf2.layers import EqualizedDense, PixelNorm
+from msg_stylegan_tf2.network_base import dtype_policy_scope
+from msg_stylegan_tf2.ops import NONLINEARITIES, SQRT2, feature_maps
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
-
-NONLINEARITIES = ("lrelu", "relu")
-
-
-def feature_maps(fmap_base, fmap_decay, fmap_max):
-    """Returns the official `nf(stage)`: min(fmap_base / 2^(stage * decay), max)."""
-
-    def nf(stage):
-        return min(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_max)
-
-    return nf
 
 
 class Mapping(keras.Model):
@@ -101,8 +81,7 @@ class Mapping(keras.Model):
         if features != self.dlatent_size:
             raise ValueError(
                 f"With mapping_layers=0, `dlatent_size` ({self.dlatent_size}) must "
-                f"equal "
-                f"the latent width ({features})."
+                f"equal the latent width ({features})."
             )
 
     def call(self, latents, labels=None):
@@ -128,77 +107,18 @@ class Mapping(keras.Model):
         if self.label_size:
             out["G_mapping/LabelConcat/weight"] = (self.label_embedding, official.SAME)
         for i, layer in enumerate(self.dense_layers):
-            out[f"G_mapping/Dense{i}/weight"] = (layer.weight, official.SAME)
-            out[f"G_mapping/Dense{i}/bias"] = (layer.bias, official.SAME)
-        return out
-
-
-class LayerEpilogue(keras.layers.Layer):
-    """noise -> bias -> activation -> pixel/instance norm -> style, per layer.
-
-    Call: x `[N, H, W, C]`, dlatent `[N, dlatent_size]` -> `[N, H, W, C]`.
-    """
-
-    def __init__(
-        self,
-        use_noise,
-        use_pixel_norm,
-        use_instance_norm,
-        use_styles,
-        use_wscale,
-        nonlinearity,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.nonlinearity = nonlinearity
-        self.noise = NoiseInput(name="noise") if use_noise else None
-        self.bias = Bias(name="bias")
-        self.pixel_norm = PixelNorm() if use_pixel_norm else None
-        self.instance_norm = InstanceNorm() if use_instance_norm else None
-        self.style = (
-            StyleMod(use_wscale=use_wscale, name="style") if use_styles else None
-        )
-
-    def build(self, x_shape, dlatent_shape):
-        if self.noise is not None:
-            self.noise.build(x_shape)
-        self.bias.build(x_shape)
-        if self.style is not None:
-            self.style.build(x_shape, dlatent_shape)
-
-    def call(self, x, dlatent, randomize_noise=True, noise_seed=None):
-        if self.noise is not None:
-            x = self.noise(x, randomize_noise=randomize_noise, seed=noise_seed)
-        x = apply_activation(self.bias(x), self.nonlinearity)
-        if self.pixel_norm is not None:
-            x = self.pixel_norm(x)
-        if self.instance_norm is not None:
-            x = self.instance_norm(x)
-        if self.style is not None:
-            x = self.style(x, dlatent)
-        return x
-
-    def official_variable_map(self, scope, layer_idx):
-        out = {}
-        if self.noise is not None:
-            out[f"G_synthesis/noise{layer_idx}"] = (
-                self.noise.noise,
-                official.NCHW_IMAGE,
-            )
-            out[f"{scope}/Noise/weight"] = (self.noise.weight, official.SAME)
-        out[f"{scope}/bias"] = (self.bias.bias, official.SAME)
-        if self.style is not None:
-            out[f"{scope}/StyleMod/weight"] = (self.style.dense.weight, official.SAME)
-            out[f"{scope}/StyleMod/bias"] = (self.style.dense.bias, official.SAME)
+            out.update(official.layer_entries(f"G_mapping/Dense{i}", layer))
         return out
 
 
 class Synthesis(keras.Model):
-    """Synthesis network w -> image pyramid (official `G_synthesis`).
+    """Synthesis network w -> image pyramid (official `G_synthesis`): a list of
+    `GBlock`s, 4x4 first, each emitting its image through its ToRGB.
 
-    Call: dlatents `[N, num_layers, dlatent_size]` -> list of
-    `[N, R, R, num_channels]`, R = 4, 8, ..., resolution (4x4 first).
-    `noise_seed` (int32 `[2]`) makes random noise reproducible.
+    Call: dlatents `[N, num_layers, dlatent_size]` (`[N, 1, dlatent_size]`
+    without `use_styles`) -> list of `[N, R, R, num_channels]`, R = 4, 8, ...,
+    resolution (4x4 first). `noise_seed` (int32 `[2]`) makes random noise
+    reproducible.
     """
 
     def __init__(
@@ -222,125 +142,63 @@ class Synthesis(keras.Model):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
+        self.resolution_log2 = check_resolution(resolution)
+        check_count("num_channels", num_channels, 1)
+        check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+        check_choice("fused_scale", fused_scale, (True, False, "auto"))
+        self.dlatent_size, self.use_styles = dlatent_size, use_styles
+        self.num_layers = self.resolution_log2 * 2 - 2
+        self.num_styles = self.num_layers if use_styles else 1
+        nf = feature_maps(fmap_base, fmap_decay, fmap_max)
+        epilogue = dict(
+            use_noise=bool(use_noise),
+            use_pixel_norm=use_pixel_norm,
+            use_instance_norm=use_instance_norm,
+            use_styles=use_styles,
+            use_wscale=use_wscale,
+            nonlinearity=nonlinearity,
+        )
+        options = dict(const_input_layer=const_input_layer, blur_filter=blur_filter)
+        options.update(use_wscale=use_wscale, fused_scale=fused_scale)
         with dtype_policy_scope(self.dtype_policy):
-            self.resolution_log2 = check_resolution(resolution)
-            check_count("num_channels", num_channels, 1)
-            check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-            check_choice("fused_scale", fused_scale, (True, False, "auto"))
-            self.dlatent_size, self.num_channels = dlatent_size, num_channels
-            self.const_input_layer = const_input_layer
-            self.num_layers = self.resolution_log2 * 2 - 2
-            self.num_styles = self.num_layers if use_styles else 1
-            self.use_styles, self.nonlinearity = use_styles, nonlinearity
-            self.nf = feature_maps(fmap_base, fmap_decay, fmap_max)
-            nf = self.nf
-
-            def epilogue(idx):
-                return LayerEpilogue(
-                    bool(use_noise),
-                    use_pixel_norm,
-                    use_instance_norm,
-                    use_styles,
-                    use_wscale,
-                    nonlinearity,
-                    name=f"epilogue{idx}",
-                )
-
-            def conv(fmaps, kernel, **kw):
-                return EqualizedConv2D(
-                    fmaps, kernel, use_wscale=use_wscale, use_bias=False, **kw
-                )
-
-            # Build the 4x4 input, then two convolutions per resolution.
-            if not const_input_layer:
-                self.input_dense = EqualizedDense(
-                    nf(1) * 16, gain=SQRT2 / 4, use_wscale=use_wscale, use_bias=False
-                )
-            self.convs = [None, conv(nf(1), 3, name="4x4_Conv")]
-            self.blurs = {}
-            for res in range(3, self.resolution_log2 + 1):
-                self.convs.append(
-                    conv(nf(res - 1), 3, resample="up", fused_scale=fused_scale)
-                )
-                self.convs.append(conv(nf(res - 1), 3))
-                if blur_filter:
-                    self.blurs[res] = Blur(blur_filter)
-            self.epilogues = [epilogue(i) for i in range(self.num_layers)]
-            self.torgbs = [
-                EqualizedConv2D(num_channels, 1, gain=1.0, use_wscale=use_wscale)
-                for _ in range(2, self.resolution_log2 + 1)
+            self.blocks = [
+                GBlock(res, nf(res - 1), num_channels, epilogue, **options)
+                for res in range(2, self.resolution_log2 + 1)
             ]
 
-    def layer_scope(self, layer_idx):
-        """Official variable scope of synthesis layer `layer_idx`."""
-        res = layer_idx // 2 + 2
-        if res == 2:
-            first = "Const" if self.const_input_layer else "Dense"
-            return f"4x4/{first if layer_idx == 0 else 'Conv'}"
-        return f"{2**res}x{2**res}/{'Conv0_up' if layer_idx % 2 == 0 else 'Conv1'}"
+    @property
+    def epilogues(self):
+        """The epilogue of every layer, in layer order."""
+        return [epilogue for block in self.blocks for epilogue in block.epilogues]
+
+    @property
+    def torgbs(self):
+        """The ToRGB of every resolution, 4x4 first."""
+        return [block.torgb for block in self.blocks]
 
     def build(self, input_shape=None):
-        nf = self.nf
-        dlatent_shape = (None, self.dlatent_size)
-        if self.const_input_layer:
-            self.const = self.add_weight(
-                name="const", shape=(1, 4, 4, nf(1)), initializer="ones"
-            )
-        else:
-            self.input_dense.build(dlatent_shape)
-        shape = (None, 4, 4, nf(1))
-        for idx in range(self.num_layers):
-            if self.convs[idx] is not None:
-                self.convs[idx].build(shape)
-                shape = self.convs[idx].compute_output_shape(shape)
-            self.epilogues[idx].build(shape, dlatent_shape)
-            if idx % 2 == 1:
-                self.torgbs[idx // 2].build(shape)
+        shape = (None, self.dlatent_size)  # The 4x4 block's input: the first w.
+        styles = (None, 2, self.dlatent_size) if self.use_styles else None
+        for block in self.blocks:
+            block.build(shape, styles)
+            shape = (None, 2**block.res, 2**block.res, block.fmaps)
 
     def call(self, dlatents, randomize_noise=True, noise_seed=None):
         dlatents = tf.cast(dlatents, self.compute_dtype)
-
-        def style(idx):
-            return dlatents[:, idx if self.use_styles else 0]
-
-        if self.const_input_layer:
-            x = tf.tile(
-                tf.cast(self.const, dlatents.dtype), [tf.shape(dlatents)[0], 1, 1, 1]
+        x, images = dlatents[:, 0], []
+        for block in self.blocks:
+            styles = None
+            if self.use_styles:
+                styles = dlatents[:, block.layer_idx : block.layer_idx + 2]
+            x, image = block(
+                x, styles, randomize_noise=randomize_noise, noise_seed=noise_seed
             )
-        else:
-            x = tf.reshape(self.input_dense(dlatents[:, 0]), [-1, 4, 4, self.nf(1)])
-        images = []
-        for idx in range(self.num_layers):
-            if self.convs[idx] is not None:
-                x = self.convs[idx](x)
-                res = idx // 2 + 2
-                if idx % 2 == 0 and res in self.blurs:
-                    x = self.blurs[res](x)
-            seed = None
-            if noise_seed is not None:
-                seed = tf.random.experimental.stateless_fold_in(noise_seed, idx)
-            x = self.epilogues[idx](
-                x, style(idx), randomize_noise=randomize_noise, noise_seed=seed
-            )
-            if idx % 2 == 1:
-                images.append(self.torgbs[idx // 2](x))
+            images.append(image)
         return images
 
     def official_variable_map(self):
-        prefix = "G_synthesis/"
         out = {}
-        if self.const_input_layer:
-            out[prefix + "4x4/Const/const"] = (self.const, official.NCHW_IMAGE)
-        else:
-            layout = official.flatten_cols(self.nf(1), 4, 4)
-            out[prefix + "4x4/Dense/weight"] = (self.input_dense.weight, layout)
-        for idx in range(self.num_layers):
-            scope = prefix + self.layer_scope(idx)
-            if self.convs[idx] is not None:
-                out[scope + "/weight"] = (self.convs[idx].weight, official.SAME)
-            out.update(self.epilogues[idx].official_variable_map(scope, idx))
-        for res, torgb in enumerate(self.torgbs, 2):
-            scope = f"{prefix}ToRGB_lod{self.resolution_log2 - res}"
-            out[scope + "/weight"] = (torgb.weight, official.SAME)
-            out[scope + "/bias"] = (torgb.bias, official.SAME)
+        for block in self.blocks:
+            lod = self.resolution_log2 - block.res
+            out.update(block.official_variable_map("G_synthesis/", lod))
         return out

@@ -1,5 +1,5 @@
-"""Tests of msg_stylegan_tf2.layers against numpy references written here (NHWC),
-which follow the official TF1 ops of training/networks_stylegan.py."""
+"""Tests of msg_stylegan_tf2.layers and ops against numpy references written here
+(NHWC), which follow the official TF1 ops of training/networks_stylegan.py."""
 
 import math
 import re
@@ -20,10 +20,8 @@ from msg_stylegan_tf2.layers import (
     PixelNorm,
     StyleMod,
     Upscale2D,
-    downscale2d,
-    equalized_coefficients,
-    upscale2d,
 )
+from msg_stylegan_tf2.ops import downscale2d, equalized_coefficients, upscale2d
 
 ATOL = 1e-5
 

@@ -64,20 +64,17 @@ def test_discriminator_label_switch_selects_the_class_score():
     D_plain.build()
     D_plain.set_weights(D.get_weights())
     # Without the switch the head has label_size outputs; the switch picks one.
-    head = D.dense1(D.dense0(_trunk(D, images)))
+    head = _head(D, images)
     np.testing.assert_allclose(D(images, labels), [[head[0, 1]], [head[1, 2]]])
     with pytest.raises(ValueError, match="needs labels"):
         D(images)
 
 
-def _trunk(D, images):
-    x = D.fromrgb(images[-1])
-    for res in range(D.resolution_log2, 1, -1):
-        if res < D.resolution_log2:
-            x = D._merge(x, images[res - 2], res)
-        x = D.conv0[res](D.mbstd[res](x))
-        if res >= 3:
-            x = D.conv1[res](D.blurs[res](x))
+def _head(D, images):
+    # The blocks, full resolution first, up to the head's label_size outputs.
+    x = None
+    for block, image in zip(D.blocks, reversed(images), strict=True):
+        x = block(x, image)
     return x
 
 

@@ -108,7 +108,7 @@ def test_labels():
         num_channels=1, resolution=8, label_size=3, fmap_base=64, fmap_max=16
     )
     G.build()
-    assert tuple(G.dense.weight.shape) == (16 + 3, 16 * 16)
+    assert tuple(G.blocks[0].dense.weight.shape) == (16 + 3, 16 * 16)
     latents = np.random.RandomState(1).standard_normal([2, 16]).astype("float32")
     with pytest.raises(ValueError, match="labels"):
         G(latents)
