@@ -1,9 +1,11 @@
-"""Convert an official msg-stylegan-tf network pickle without TensorFlow 1.
+"""Convert an official network pickle without TensorFlow 1: a msg-stylegan-tf
+snapshot (G_style / D_basic) or a ProGAN one (G_paper / D_paper, with its lod).
 
-The pickle is read by a restricted unpickler: nothing in it is executed. The
-result is a run directory (training_options.json + checkpoint) that
-generate.py, run_metrics.py and export.py take as --network, and optionally a
-SavedModel of Gs.
+The pickle is read by the memory-safe loader (dnnlib/safe_pickle.py): nothing
+in it is executed. The result is a run directory (training_options.json +
+checkpoint; ProGAN pickles become progan runs) that generate.py,
+run_metrics.py and export.py take as --network, and optionally a SavedModel of
+Gs.
 
 Examples:
     python convert.py --pkl=network-snapshot-010000.pkl --out=imported/ffhq
@@ -11,9 +13,10 @@ Examples:
 """
 
 import pathlib
-import sys
 
 from absl import app, flags
+
+from dnnlib import cli
 
 flags.DEFINE_string("pkl", None, "Official network pickle (G, D, Gs).")
 flags.DEFINE_string("out", None, "Run directory to write (must not exist).")
@@ -22,8 +25,7 @@ FLAGS = flags.FLAGS
 
 
 def fail(message):
-    print(f"convert.py: error: {message}", file=sys.stderr)
-    return 1
+    return cli.fail("convert.py", message)
 
 
 def main(argv):

@@ -10,9 +10,10 @@ Examples:
     python export.py --network=results/00000-demo_32-emoji64 --out=exported/e --tflite
 """
 
-import sys
 
 from absl import app, flags
+
+from dnnlib import cli
 
 flags.DEFINE_string(
     "network", None, "Run directory, <run>/checkpoints/ckpt-N or official .pkl."
@@ -24,8 +25,7 @@ FLAGS = flags.FLAGS
 
 
 def fail(message):
-    print(f"export.py: error: {message}", file=sys.stderr)
-    return 1
+    return cli.fail("export.py", message)
 
 
 def main(argv):

@@ -16,9 +16,10 @@ The Inception graph (downloaded over https, or given with --inception as the
 """
 
 import os
-import sys
 
 from absl import app, flags
+
+from dnnlib import cli
 
 flags.DEFINE_string(
     "network", None, "Run directory, <run>/checkpoints/ckpt-N or official .pkl."
@@ -49,8 +50,7 @@ FLAGS = flags.FLAGS
 
 
 def fail(message):
-    print(f"run_metrics.py: error: {message}", file=sys.stderr)
-    return 1
+    return cli.fail("run_metrics.py", message)
 
 
 def main(argv):
@@ -78,7 +78,7 @@ def main(argv):
     from dnnlib.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from metrics.runner import run_metrics
+    from msg_stylegan_tf2.evaluation import run_metrics
 
     try:
         run_metrics(

@@ -7,8 +7,10 @@ Importing this module does not start TensorFlow, so command lines can check
 import dataclasses
 import re
 
-_PATTERN = re.compile(r"^(fid|kid|is|swd|msssim)(\d+)k$")
+# The families `metrics.registry.METRICS` holds (tests check the two agree).
+FAMILIES = ("fid", "kid", "is", "swd", "msssim")
 INCEPTION_KINDS = ("fid", "kid", "is")
+_PATTERN = re.compile(rf"^({'|'.join(FAMILIES)})(\d+)k$")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,42 +1,95 @@
-"""Metrics by name (`fid50k`, `kid50k`, `is50k`, `swd16k`, `msssim10k`, and any
-`<family><N>k`) and how to run them on a generator."""
+"""The metric families by name: `METRICS[kind](options) -> {result name: value}`.
 
+A metric sees images only, uint8 `[N, R, R, C]` batches from two callables in its
+`MetricOptions`, so it needs no network type of the model it measures.
+"""
+
+import dataclasses
 import os
 import pathlib
+from collections.abc import Callable, Iterator
 
 import numpy as np
-import tensorflow as tf
 
+from metrics import inception_score as is_math
 from metrics.frechet import feature_statistics, frechet_distance
 from metrics.inception import InceptionNetwork, softmax
-from metrics.inception_score import inception_score
 from metrics.kid import kernel_inception_distance
 from metrics.ms_ssim import mean_ms_ssim
-from metrics.names import INCEPTION_KINDS
 from metrics.swd import SWDAccumulator
 
+# (count, batch) -> iterator of uint8 [n, R, R, C], `count` images in all.
+Generate = Callable[[int, int], Iterator[np.ndarray]]
 
-def generate_uint8(G, count, batch, seed=0, truncation_psi=1.0, labels=None):
-    """Yields batches of uint8 `[n, R, R, C]` top-level images from G.
 
-    Latents, labels and noise inputs depend on `seed` only, so a metric repeats.
+@dataclasses.dataclass(frozen=True)
+class MetricOptions:
+    """What one metric measures, and with what.
+
+    Attributes:
+        generate: `generate(count, batch)` -> iterator of uint8 `[n, R, R, C]`
+            generated images, `count` in all, at most `batch` at a time; the
+            same images for the same arguments.
+        real_batches: `real_batches()` -> a fresh iterator of uint8
+            `[n, R, R, C]` real images that lasts as long as it is read.
+        count: images (pairs for msssim) to measure; None only in a template
+            that `evaluate` completes from a `MetricSpec`.
+        batch: images generated at a time.
+        seed: seeds SWD's neighbourhoods and directions and MS-SSIM's pairs.
+        inception: an `InceptionNetwork` for fid, kid and is (None: load the
+            cached copy, else download it).
+        stats_dir: where FID real statistics are cached (None: not cached).
+        reals_key: the reals' identity (file, size, time, options), part of
+            the cached statistics' name (None: not cached).
     """
-    rng = np.random.RandomState(seed)
-    for start in range(0, count, batch):
-        n = min(batch, count - start)
-        z = rng.randn(n, G.latent_size).astype(np.float32)
-        y = None
-        if labels is not None:
-            y = labels[rng.randint(0, len(labels), n)]
-        # Fresh noise per image, drawn from (seed, batch) so results repeat.
-        noise_seed = tf.constant([seed, start], tf.int64)
-        pyramid = G(z, y, truncation_psi=truncation_psi, noise_seed=noise_seed)
-        images = np.asarray(tf.cast(pyramid[-1], tf.float32))
-        yield np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+    generate: Generate
+    real_batches: Callable[[], Iterator[np.ndarray]]
+    count: int | None = None
+    batch: int = 32
+    seed: int = 0
+    inception: InceptionNetwork | None = None
+    stats_dir: str | os.PathLike | None = None
+    reals_key: str | None = None
+
+    def __post_init__(self):
+        if self.count is not None and self.count < 1:
+            raise ValueError(f"`count` must be >= 1. Received: {self.count}")
+        if self.batch < 1:
+            raise ValueError(f"`batch` must be >= 1. Received: {self.batch}")
+
+
+METRICS: dict[str, Callable[[MetricOptions], dict[str, float]]] = {}
+
+
+def register_metric(kind: str):
+    """Decorator: files `fn(options) -> {result name: value}` under `kind`."""
+
+    def register(fn):
+        if kind in METRICS:
+            raise ValueError(f"Metric family {kind!r} is registered twice.")
+        METRICS[kind] = fn
+        return fn
+
+    return register
+
+
+def evaluate(spec, options: MetricOptions) -> dict[str, float]:
+    """Runs one metric: `METRICS[spec.kind]` on `options` with `spec.count`.
+
+    Args:
+        spec: a `MetricSpec` (`metrics.names.parse_metric`).
+        options: `MetricOptions`; its `count` is replaced by `spec.count`.
+
+    Returns:
+        `{result name: value}`.
+    """
+    return METRICS[spec.kind](dataclasses.replace(options, count=spec.count))
 
 
 def inception_features(network, batches, count):
-    """Features and logits of the first `count` images of an iterator of batches."""
+    """Features `[count, F]` and logits `[count, K]` of the first `count` images
+    of an iterator of uint8 `[n, R, R, C]` batches."""
     features, logits, seen = [], [], 0
     for images in batches:
         f, z = network(images[: count - seen])
@@ -49,7 +102,8 @@ def inception_features(network, batches, count):
 
 
 def real_statistics(network, real_batches, count, cache_path=None):
-    """FID statistics `(mu, sigma)` of `count` reals, cached at `cache_path`."""
+    """FID statistics `(mu [F], sigma [F, F])` of `count` reals, cached at
+    `cache_path`."""
     if cache_path is not None and pathlib.Path(cache_path).is_file():
         with np.load(cache_path) as cached:
             return cached["mu"], cached["sigma"]
@@ -64,84 +118,74 @@ def real_statistics(network, real_batches, count, cache_path=None):
     return mu, sigma
 
 
-def _evaluate_inception(
-    spec, G, real_batches, batch, seed, psi, labels, network, stats_path
-):
-    fakes = generate_uint8(G, spec.count, batch, seed, psi, labels)
-    fake_features, fake_logits = inception_features(network, fakes, spec.count)
-    if spec.kind == "is":
-        mean, std = inception_score(softmax(fake_logits))
-        return {"is_mean": mean, "is_std": std}
-    if spec.kind == "kid":
-        real_features, _ = inception_features(network, real_batches(), spec.count)
-        return {"kid": kernel_inception_distance(real_features, fake_features)}
-    mu, sigma = real_statistics(network, real_batches, spec.count, stats_path)
+def _network(options):
+    if options.inception is not None:
+        return options.inception
+    return InceptionNetwork.load()
+
+
+def _fake_features(options, network):
+    fakes = options.generate(options.count, options.batch)
+    return inception_features(network, fakes, options.count)
+
+
+@register_metric("fid")
+def fid(options: MetricOptions) -> dict[str, float]:
+    """Frechet Inception Distance: `{"fid": ...}`."""
+    network = _network(options)
+    cache_path = None
+    if options.stats_dir is not None and options.reals_key is not None:
+        name = f"{options.reals_key}-{network.identity}-{options.count}.npz"
+        cache_path = pathlib.Path(options.stats_dir) / name
+    fake_features, _ = _fake_features(options, network)
+    mu, sigma = real_statistics(
+        network, options.real_batches, options.count, cache_path
+    )
     return {"fid": frechet_distance(mu, sigma, *feature_statistics(fake_features))}
 
 
-def evaluate(
-    spec,
-    G,
-    real_batches,
-    batch=32,
-    seed=0,
-    truncation_psi=1.0,
-    labels=None,
-    inception=None,
-    stats_dir=None,
-    dataset_key=None,
-):
-    """Runs one metric.
-
-    Args:
-        spec: MetricSpec.
-        G: a generator (Gs).
-        real_batches: callable returning an iterator of uint8 real batches.
-        labels: dataset labels to draw from for conditional G.
-        inception: an InceptionNetwork for fid/kid/is (default: loaded from
-            the cache or downloaded).
-        stats_dir, dataset_key: where FID real statistics are cached, and the
-            reals' identity (dataset file, size, time, options).
-
-    Returns:
-        `{result name: value}`.
-    """
-    resolution = G.resolution
-    if spec.kind in INCEPTION_KINDS:
-        network = inception if inception is not None else InceptionNetwork.load()
-        stats_path = None
-        if stats_dir is not None and dataset_key is not None:
-            name = f"{dataset_key}-{network.identity}-{spec.count}.npz"
-            stats_path = pathlib.Path(stats_dir) / name
-        return _evaluate_inception(
-            spec,
-            G,
-            real_batches,
-            batch,
-            seed,
-            truncation_psi,
-            labels,
-            network,
-            stats_path,
-        )
-    if spec.kind == "swd":
-        swd = SWDAccumulator(resolution, image_channels(G), seed=seed)
-        for images in real_batches():
-            swd.add_reals(images[: spec.count - swd.num_reals])
-            if swd.num_reals >= spec.count:
-                break
-        count = swd.num_reals
-        for images in generate_uint8(G, count, batch, seed, truncation_psi, labels):
-            swd.add_fakes(images)
-        return swd.result()
-    # MS-SSIM over pairs of generated images (ProGAN's diversity measure).
-    images = np.concatenate(
-        list(generate_uint8(G, 2 * spec.count, batch, seed, truncation_psi, labels))
+@register_metric("kid")
+def kid(options: MetricOptions) -> dict[str, float]:
+    """Kernel Inception Distance: `{"kid": ...}`."""
+    network = _network(options)
+    fake_features, _ = _fake_features(options, network)
+    real_features, _ = inception_features(
+        network, options.real_batches(), options.count
     )
-    return {"msssim": mean_ms_ssim(images, spec.count, seed=seed)}
+    return {"kid": kernel_inception_distance(real_features, fake_features)}
 
 
-def image_channels(G):
-    """The number of image channels a generator emits."""
-    config = G.get_config()
-    return int(config["num_channels"])
+@register_metric("is")
+def inception_score(options: MetricOptions) -> dict[str, float]:
+    """Inception Score of generated images: `{"is_mean": ..., "is_std": ...}`."""
+    _, fake_logits = _fake_features(options, _network(options))
+    mean, std = is_math.inception_score(softmax(fake_logits))
+    return {"is_mean": mean, "is_std": std}
+
+
+@register_metric("swd")
+def swd(options: MetricOptions) -> dict[str, float]:
+    """ProGAN's sliced Wasserstein distance, x 1e3, per level and averaged:
+    `{"swd_<R>": ..., ..., "swd_16": ..., "swd_avg": ...}`. The side R and the
+    channels are the reals'."""
+    accumulator = None
+    for images in options.real_batches():
+        if accumulator is None:
+            _, side, _, channels = images.shape
+            accumulator = SWDAccumulator(side, channels, seed=options.seed)
+        accumulator.add_reals(images[: options.count - accumulator.num_reals])
+        if accumulator.num_reals >= options.count:
+            break
+    if accumulator is None:
+        raise ValueError("swd: `real_batches()` yielded no images.")
+    for images in options.generate(accumulator.num_reals, options.batch):
+        accumulator.add_fakes(images)
+    return accumulator.result()
+
+
+@register_metric("msssim")
+def ms_ssim(options: MetricOptions) -> dict[str, float]:
+    """Mean MS-SSIM over `count` pairs of generated images (ProGAN's diversity
+    measure): `{"msssim": ...}`."""
+    images = np.concatenate(list(options.generate(2 * options.count, options.batch)))
+    return {"msssim": mean_ms_ssim(images, options.count, seed=options.seed)}

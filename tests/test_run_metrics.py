@@ -1,5 +1,6 @@
 """run_metrics: SWD and MS-SSIM on a short training run, jsonl records, errors."""
 
+import dataclasses
 import json
 import pathlib
 import re
@@ -11,7 +12,7 @@ import PIL.Image
 import pytest
 
 from metrics.names import parse_metric
-from metrics.runner import run_metrics
+from msg_stylegan_tf2.evaluation import make_evaluator, run_metrics
 from msg_stylegan_tf2.training import cli
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -170,3 +171,22 @@ def test_fid_real_statistics_are_cached(run_dir, tmp_path, monkeypatch):
     assert second == first
     with np.load(stats) as cached:
         assert cached["mu"].shape == (6,) and cached["sigma"].shape == (6, 6)
+
+
+def test_the_trainers_evaluator_measures_as_run_metrics_does(run_dir):
+    from msg_stylegan_tf2.training.config import TrainingConfig
+    from msg_stylegan_tf2.training.snapshot import load_generator
+
+    config = TrainingConfig.load(run_dir)
+    Gs, _, checkpoint = load_generator(run_dir)
+    assert make_evaluator(config, run_dir)(Gs, checkpoint) == {}
+    config = dataclasses.replace(config, metrics=("msssim1k",), batch=256)
+    lines = []
+    results = make_evaluator(config, run_dir, lines.append)(Gs, checkpoint)
+    assert len(lines) == 1 and lines[0].startswith("msssim1k     time ")
+    record = json.loads(
+        (run_dir / "metric-msssim1k.jsonl").read_text().splitlines()[-1]
+    )
+    assert record["results"] == results["msssim1k"] and record["num_images"] == 1024
+    expected = run_metrics(run_dir, ["msssim1k"], batch=256, log=lambda line: None)
+    assert results == expected
