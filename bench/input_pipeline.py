@@ -1,7 +1,7 @@
 """Input pipeline throughput: reader + on-device pyramid, beside training consumption.
 
 Writes a synthetic official-format dataset per resolution into a temporary
-directory, then measures images/s of `make_dataset` + `build_pyramid` and of
+directory, then measures images/s of `make_dataset` + the pyramid and of
 one training-like step (G forward/backward and D forward/backward on reals and
 fakes) of a MSG-StyleGAN at the same resolution, in the same run. The ratio is
 the pipeline's headroom. Prints a markdown table.
@@ -25,8 +25,9 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from datasets.export import write_arrays  # noqa: E402
-from datasets.reader import build_pyramid, describe, make_dataset  # noqa: E402
+from datasets.reader import describe, make_dataset  # noqa: E402
 from msg_stylegan_tf2.networks import build_networks  # noqa: E402
+from msg_stylegan_tf2.pyramid import downsample_pyramid, uint8_to_float  # noqa: E402
 
 flags.DEFINE_list("resolutions", ["64", "256", "1024"], "Resolutions to measure.")
 flags.DEFINE_integer("batch", 16, "Global batch size.")
@@ -55,7 +56,10 @@ def pipeline_rate(info, batch, seconds):
 
     @tf.function
     def pyramid(images):
-        return build_pyramid(images, levels, mirror=tf.random.uniform([batch]) < 0.5)
+        # As the training step builds it: [-1, 1], a mirror per image, pooling.
+        x = uint8_to_float(images)
+        flip = tf.random.uniform([batch, 1, 1, 1]) < 0.5
+        return downsample_pyramid(tf.where(flip, tf.reverse(x, [2]), x), levels)
 
     def step():
         images, _ = next(iterator)

@@ -28,6 +28,8 @@ from absl import app, flags  # noqa: E402
 from msg_stylegan_tf2.layers import EqualizedConv2D, EqualizedDense  # noqa: E402
 from msg_stylegan_tf2.losses import make_loss  # noqa: E402
 from msg_stylegan_tf2.networks import build_networks  # noqa: E402
+from msg_stylegan_tf2.training.growth import whole_pyramids  # noqa: E402
+from msg_stylegan_tf2.training.state import TrainingState  # noqa: E402
 from msg_stylegan_tf2.training.steps import TrainSteps  # noqa: E402
 
 flags.DEFINE_list("archs", ["msg_stylegan", "msg_progan"], "Architectures.")
@@ -42,10 +44,26 @@ flags.DEFINE_boolean("jit", False, "Compile the steps with XLA (train.py --jit).
 FLAGS = flags.FLAGS
 
 
+def layer_flops(layer):
+    """Multiply-adds x 2 of one image's forward pass through a built equalized
+    dense or conv layer."""
+    if isinstance(layer, EqualizedDense):
+        return 2 * layer.weight.shape[0] * layer.weight.shape[1]
+    (h, w), k = layer.input_hw, layer.kernel_size
+    channels = layer.weight.shape[2] * layer.filters
+    if layer.fused:  # Transposed or strided conv: (k+1)^2 taps at the low side.
+        if layer.resample == "down":
+            h, w = h // 2, w // 2
+        return 2 * h * w * (k + 1) ** 2 * channels
+    if layer.resample == "up":
+        h, w = 2 * h, 2 * w
+    return 2 * h * w * k * k * channels
+
+
 def forward_flops(model):
     """FLOPs of one image's forward pass over every conv and dense layer."""
     return sum(
-        layer.forward_flops()
+        layer_flops(layer)
         for layer in model._flatten_layers(include_self=False, recursive=True)
         if isinstance(layer, (EqualizedConv2D, EqualizedDense))
     )
@@ -101,16 +119,11 @@ def measure(arch, resolution, precision):
     strategy = tf.distribute.get_strategy()
     g_opt = keras.optimizers.Adam(0.003, beta_1=0.0, beta_2=0.99, epsilon=1e-8)
     d_opt = keras.optimizers.Adam(0.003, beta_1=0.0, beta_2=0.99, epsilon=1e-8)
-    latent = G.latent_size
     steps = TrainSteps(
         strategy,
-        G,
-        D,
-        Gs,
+        TrainingState(G, D, Gs, g_opt, d_opt),
         make_loss("logistic"),
-        g_opt,
-        d_opt,
-        latent,
+        whole_pyramids,
         jit=FLAGS.jit,
     )
     rng = np.random.RandomState(0)

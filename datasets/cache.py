@@ -7,7 +7,7 @@ import os
 import pathlib
 
 from datasets.commands import create_from_images
-from datasets.images import IMAGE_EXTENSIONS
+from datasets.images import IMAGE_EXTENSIONS, open_source, probe
 from dnnlib.cache import cache_root
 
 DEMO_ZIP = pathlib.Path(__file__).resolve().parent / "demo" / "emoji64.zip"
@@ -35,6 +35,25 @@ def _fingerprint(path):
     return digest
 
 
+def _target(path, cache_dir, options):
+    # (TFRecord directory, whether it must be converted from images first).
+    path = pathlib.Path(path).expanduser()
+    if path.is_dir() and any(path.glob("*.tfrecords")):
+        return path, False
+    if not path.exists():
+        raise ValueError(f"--dataset: {path} does not exist.")
+    if not (path.is_dir() or path.suffix.lower() == ".zip"):
+        raise ValueError(
+            f"--dataset: {path} is neither a TFRecord directory, an image folder "
+            "nor a .zip."
+        )
+    digest = _fingerprint(path)
+    digest.update(json.dumps(options, sort_keys=True).encode())
+    cache_dir = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
+    target = cache_dir / f"{path.stem}-{digest.hexdigest()[:16]}"
+    return target, not target.is_dir()
+
+
 def resolve_dataset(path, cache_dir=None, **options):
     """Returns a TFRecord dataset directory for `path`.
 
@@ -50,26 +69,38 @@ def resolve_dataset(path, cache_dir=None, **options):
     Raises:
         ValueError: when `path` is none of these.
     """
-    path = pathlib.Path(path).expanduser()
-    if path.is_dir() and any(path.glob("*.tfrecords")):
-        return str(path), False
-    if not path.exists():
-        raise ValueError(f"--dataset: {path} does not exist.")
-    if not (path.is_dir() or path.suffix.lower() == ".zip"):
-        raise ValueError(
-            f"--dataset: {path} is neither a TFRecord directory, an image folder "
-            "nor a .zip."
-        )
-    digest = _fingerprint(path)
-    digest.update(json.dumps(options, sort_keys=True).encode())
-    cache_dir = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
-    target = cache_dir / f"{path.stem}-{digest.hexdigest()[:16]}"
-    if target.is_dir():
+    target, convert = _target(path, cache_dir, options)
+    if not convert:
         return str(target), False
     try:
-        create_from_images(target, path, **options)
+        create_from_images(target, pathlib.Path(path).expanduser(), **options)
     except (ValueError, OSError):
         if target.is_dir():  # Another process (e.g. another worker) won the race.
             return str(target), False
         raise
     return str(target), True
+
+
+def plan_dataset(path, cache_dir=None, **options):
+    """What `resolve_dataset` would give, without converting anything.
+
+    Returns:
+        `(tfrecord_dir, source)`: source is None when the TFRecord directory
+        exists, else a description of the images that would be converted:
+        `{"images": n, "resolution": r, "channels": c, "classes": k or 0}`
+        (channels from the first image's header unless given).
+    """
+    target, convert = _target(path, cache_dir, options)
+    if not convert:
+        return str(target), None
+    source = open_source(pathlib.Path(path).expanduser(), options.get("labels_from"))
+    if not source.files:
+        raise ValueError(f"{path}: no images (png, jpg, ...) found.")
+    first = source.files[0]
+    width, _, channels = probe(source.open(first), source.display_name(first))
+    return str(target), {
+        "images": len(source.files),
+        "resolution": options.get("resolution") or width,
+        "channels": options.get("channels") or channels,
+        "classes": len(source.classes or ()),
+    }

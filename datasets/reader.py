@@ -1,8 +1,8 @@
-"""tf.data reader for official-format datasets, and the on-device image pyramid.
+"""tf.data reader for official-format datasets.
 
-Only the top level is read; the pyramid is built on the accelerator as the
-official `process_reals` does: uint8 -> float in [-1, 1] -> random mirror per
-image -> repeated 2x2 average pooling -> a list, 4x4 first.
+Only one level is read (the top one, or ProGAN's current one) as uint8 images;
+the training steps build the pyramid on the accelerator, as the official
+`process_reals` does (uint8 -> float in [-1, 1] -> mirror -> 2x2 pooling).
 """
 
 import dataclasses
@@ -12,8 +12,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from datasets.tfrecords import parse_image_np, scan_tfrecord
-from msg_stylegan_tf2.pyramid import downsample_pyramid, uint8_to_float
+from datasets.tfrecords import find_bad_record, parse_image_np, scan_tfrecord
 
 _LEVEL = re.compile(r"-r(\d\d)\.tfrecords$")
 HINT = "build them with dataset_tool.py create_from_images"
@@ -134,6 +133,17 @@ def _load_labels(path, num_images):
     return labels.astype(np.float32)
 
 
+def read_error(info, error, resolution=None):
+    """Explains a tf.data error met while reading a level: a ValueError whose
+    one line names the file and the first bad record (or TensorFlow's message
+    when every record checks out)."""
+    resolution = resolution or info.resolution
+    source = info.level_file(resolution)
+    shape = (info.channels, resolution, resolution)
+    message = find_bad_record(source, shape) or f"{source}: {error.message}"
+    return ValueError(message)
+
+
 def make_dataset(
     info,
     batch_size,
@@ -234,28 +244,3 @@ def _shuffled_epochs(dataset, count, buffer, seed, start):
 
     epochs = tf.data.Dataset.range(start // count, 2**62)
     return epochs.flat_map(epoch).skip(start % count)
-
-
-def build_pyramid(images, num_levels, mirror=None, dtype=tf.float32):
-    """Turns uint8 images into the float pyramid the discriminator takes.
-
-    Args:
-        images: uint8 `[N, R, R, C]`.
-        num_levels: levels to build (R = 4 * 2**(num_levels - 1)).
-        mirror: None, or bool `[N]`: flip those images left-right.
-        dtype: dtype of the returned images.
-
-    Returns:
-        List of `[N, r, r, C]` in [-1, 1], r = 4, 8, ..., R (4x4 first); each
-        level is the 2x2 average of the next.
-    """
-    x = uint8_to_float(images)
-    if mirror is not None:
-        flip = tf.reshape(tf.cast(mirror, tf.bool), [-1, 1, 1, 1])
-        x = tf.where(flip, tf.reverse(x, axis=[2]), x)
-    return [tf.cast(level, dtype) for level in downsample_pyramid(x, num_levels)]
-
-
-def random_mirror(batch_size, seed=None):
-    """bool `[batch_size]`, each True with probability 1/2."""
-    return tf.random.uniform([batch_size], seed=seed) < 0.5

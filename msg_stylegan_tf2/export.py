@@ -6,6 +6,7 @@ import pathlib
 import tensorflow as tf
 
 from dnnlib.atomic import atomic_directory
+from msg_stylegan_tf2.pyramid import float_to_uint8
 
 
 class GeneratorModule(tf.Module):
@@ -52,8 +53,7 @@ def _pyramid_outputs(G, latents, truncation_psi, labels):
         side = level.shape[1]
         level = tf.cast(level, tf.float32)
         out[f"images_{side:04d}"] = level
-        scaled = tf.clip_by_value(tf.round((level + 1.0) * 127.5), 0.0, 255.0)
-        out[f"uint8_{side:04d}"] = tf.cast(scaled, tf.uint8)
+        out[f"uint8_{side:04d}"] = float_to_uint8(level)
     return out
 
 

@@ -18,7 +18,9 @@ def _scores(D, images, labels):
     return tf.reshape(tf.cast(D(images, labels), tf.float32), [-1])
 
 
-def gradient_penalty_terms(D, images, labels, scale=1.0, num_levels=None):
+def gradient_penalty_terms(
+    D, images, labels, scale=1.0, num_levels=None, input_gradient_scale=1.0
+):
     """Scores and per-level input gradients of D.
 
     Args:
@@ -30,11 +32,11 @@ def gradient_penalty_terms(D, images, labels, scale=1.0, num_levels=None):
         scale: multiplies the differentiated sum (loss scaling for float16).
         num_levels: levels of the pyramid pooled from a full-resolution batch
             (default: all of D's).
+        input_gradient_scale: multiplies the gradients (progressive growing's
+            equivalence to full-resolution inputs, see `fade.py`).
 
     Returns:
-        `(scores [N], grads)` where grads is a list of float32 `[N, r, r, C]`,
-        multiplied by `D.input_gradient_scale` where D has one (progressive
-        growing's equivalence to full-resolution inputs, see `fade.py`).
+        `(scores [N], grads)` where grads is a list of float32 `[N, r, r, C]`.
     """
     with tf.GradientTape() as tape:
         if isinstance(images, (list, tuple)):
@@ -47,7 +49,7 @@ def gradient_penalty_terms(D, images, labels, scale=1.0, num_levels=None):
         scores = _scores(D, levels, labels)
         total = tf.reduce_sum(scores) * scale
     grads = tape.gradient(total, levels)
-    factor = getattr(D, "input_gradient_scale", 1.0) / scale
+    factor = input_gradient_scale / scale
     return scores, [tf.cast(g, tf.float32) * factor for g in grads]
 
 
@@ -76,7 +78,16 @@ class Loss(abc.ABC):
                 raise ValueError(f"`{name}` must be a number >= 0. Received: {value!r}")
         self.r1_gamma, self.r2_gamma = float(r1_gamma), float(r2_gamma)
 
-    def d_loss(self, D, reals, fakes, labels, loss_scale=1.0, mix_factors=None):
+    def d_loss(
+        self,
+        D,
+        reals,
+        fakes,
+        labels,
+        loss_scale=1.0,
+        mix_factors=None,
+        input_gradient_scale=1.0,
+    ):
         """Discriminator loss.
 
         Args:
@@ -87,6 +98,8 @@ class Loss(abc.ABC):
             loss_scale: float16 loss scale for the penalty's inner gradient.
             mix_factors: `[N]` in [0, 1] for gradient penalties at points
                 between reals and fakes (default: uniform random).
+            input_gradient_scale: multiplies the input gradients of every
+                penalty (see `gradient_penalty_terms`).
 
         Returns:
             `(loss [N], terms)`: terms maps names to `[N]` values for logging.
@@ -94,13 +107,13 @@ class Loss(abc.ABC):
         fakes = [tf.stop_gradient(f) for f in fakes]
         if self.r1_gamma > 0:
             real_scores, grads = gradient_penalty_terms(
-                D, reals, labels, loss_scale, len(fakes)
+                D, reals, labels, loss_scale, len(fakes), input_gradient_scale
             )
         else:
             real_scores = _scores(D, downsample_pyramid(reals, len(fakes)), labels)
         if self.r2_gamma > 0:
             fake_scores, fake_grads = gradient_penalty_terms(
-                D, fakes, labels, loss_scale
+                D, fakes, labels, loss_scale, None, input_gradient_scale
             )
         else:
             fake_scores = _scores(D, fakes, labels)
@@ -114,7 +127,9 @@ class Loss(abc.ABC):
             r2 = squared_norm_per_level(fake_grads)
             loss += r2 * (self.r2_gamma * 0.5)
             terms["Loss/r2_penalty"] = r2
-        loss, extra = self.d_extra(D, reals, fakes, labels, loss, mix_factors)
+        loss, extra = self.d_extra(
+            D, reals, fakes, labels, loss, mix_factors, input_gradient_scale
+        )
         terms.update(extra)
         terms["Loss/D/total"] = loss
         return loss, terms
@@ -127,7 +142,7 @@ class Loss(abc.ABC):
         loss = self.g_value(real_scores, _scores(D, fakes, labels))
         return loss, {"Loss/G/total": loss}
 
-    def d_extra(self, D, reals, fakes, labels, loss, mix_factors):
+    def d_extra(self, D, reals, fakes, labels, loss, mix_factors, gradient_scale):
         return loss, {}
 
     @abc.abstractmethod
@@ -182,13 +197,15 @@ class _GradientPenaltyMixin:
 
     wgan_lambda, wgan_target = 10.0, 1.0
 
-    def d_extra(self, D, reals, fakes, labels, loss, mix_factors):
+    def d_extra(self, D, reals, fakes, labels, loss, mix_factors, gradient_scale):
         real_levels = downsample_pyramid(reals, len(fakes))
         if mix_factors is None:
             mix_factors = tf.random.uniform([tf.shape(reals)[0]])
         alpha = tf.reshape(tf.cast(mix_factors, reals.dtype), [-1, 1, 1, 1])
         mixed = [r + (f - r) * alpha for r, f in zip(real_levels, fakes, strict=True)]
-        _, grads = gradient_penalty_terms(D, mixed, labels)
+        _, grads = gradient_penalty_terms(
+            D, mixed, labels, input_gradient_scale=gradient_scale
+        )
         norms = tf.sqrt(
             tf.add_n([tf.reduce_sum(tf.square(g), [1, 2, 3]) for g in grads])
         )

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from datasets.export import write_arrays
-from datasets.reader import build_pyramid, describe, make_dataset, random_mirror
+from datasets.reader import describe, make_dataset
 from datasets.tfrecords import labels_path, level_path
 
 
@@ -49,33 +49,6 @@ def test_shuffle_keeps_image_label_pairs_and_max_images(dataset):
         for x, _ in data.take(10).unbatch()
     }
     assert seen <= set(range(8))
-
-
-def test_pyramid_levels_are_2x2_means_in_minus_one_one(dataset):
-    _, images, _ = dataset
-    pyramid = build_pyramid(tf.constant(images), num_levels=3)
-    assert [tuple(x.shape) for x in pyramid] == [
-        (10, 4, 4, 3),
-        (10, 8, 8, 3),
-        (10, 16, 16, 3),
-    ]
-    top = images.astype(np.float64) * (2 / 255) - 1
-    np.testing.assert_allclose(pyramid[-1], top, atol=1e-6)
-    for lower, upper in zip(pyramid[:-1], pyramid[1:], strict=True):
-        n, side = upper.shape[0], upper.shape[1] // 2
-        box = upper.numpy().reshape(n, side, 2, side, 2, 3).mean(axis=(2, 4))
-        np.testing.assert_allclose(lower, box, atol=1e-6)
-
-
-def test_mirror_flips_only_the_chosen_images(dataset):
-    _, images, _ = dataset
-    mirror = tf.constant([True, False] * 5)
-    pyramid = build_pyramid(tf.constant(images), num_levels=2, mirror=mirror)
-    top = images.astype(np.float32) * (2 / 255) - 1
-    np.testing.assert_allclose(pyramid[-1][0], top[0, :, ::-1], atol=1e-6)
-    np.testing.assert_allclose(pyramid[-1][1], top[1], atol=1e-6)
-    flips = random_mirror(4000, seed=1).numpy()
-    assert 0.45 < flips.mean() < 0.55
 
 
 def test_distributed_batches_cover_the_global_batch(dataset):

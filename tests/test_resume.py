@@ -2,7 +2,6 @@
 checkpoints without data, corrupt checkpoints, one trainer per run, NaN
 weights, metrics that fail, SIGKILL at random moments."""
 
-import dataclasses
 import json
 import random
 import signal
@@ -157,6 +156,40 @@ def test_checkpoints_of_older_versions_with_the_reader_state_restore(
         np.testing.assert_array_equal(ours, theirs)
 
 
+def test_checkpoints_with_optimizer_slots_by_position_restore_afresh(
+    tmp_path, image_folder
+):
+    # Earlier versions saved Adam's slots by position, an order that changes
+    # when a network's code does; such a run resumes with Adam's state reset.
+    config, run_dir = trained_run(tmp_path, image_folder, steps=2)
+    trainer = Trainer(config, run_dir, lambda line: None)
+    trainer.resume()
+    expected = [w.numpy() for w in (*trainer.G.weights, *trainer.D.weights)]
+    current = trainer.checkpointer.checkpoint
+    old = tf.train.Checkpoint(
+        **{name: getattr(current, name) for name in ("G", "D", "Gs", "cur_nimg")},
+        step=current.step,
+        **{
+            name: tf.train.Checkpoint(
+                **{f"variable{i:04d}": v for i, v in enumerate(optimizer.variables)}
+            )
+            for name, optimizer in (("g_opt", trainer.g_opt), ("d_opt", trainer.d_opt))
+        },
+    )
+    path = old.save(str(tmp_path / "old" / "ckpt"))
+    lines = []
+    trainer = Trainer(config, run_dir, lines.append)
+    assert trainer.resume(path) == path and trainer.nimg == 16
+    restored = [w.numpy() for w in (*trainer.G.weights, *trainer.D.weights)]
+    for ours, theirs in zip(restored, expected, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert sum("its Adam state starts afresh" in line for line in lines) == 2
+    assert int(trainer.g_opt.iterations.numpy()) == 0
+    assert all(
+        not np.any(v.numpy()) for v in trainer.d_opt.variables[2:]
+    )  # Moments zero.
+
+
 def test_a_checkpoint_holds_no_data(tmp_path):
     # A dataset ten times the size of the model's variables: a checkpoint that
     # held the reader's cache or shuffle buffer would be several times larger.
@@ -192,8 +225,8 @@ def test_nan_weights_after_an_update_stop_before_the_checkpoint(tmp_path, image_
     trainer = Trainer(config, run_dir, lines.append)
     real_g_step = trainer.steps.g_step
 
-    def poisoned(batch, step, alpha=0.0):
-        terms = real_g_step(batch, step, alpha)
+    def poisoned(batch, step):
+        terms = real_g_step(batch, step)
         if int(step) == 5:  # The losses stay finite; one weight does not.
             weight = trainer.G.trainable_weights[0]
             weight.assign(tf.fill(weight.shape, float("nan")))
@@ -227,16 +260,14 @@ def test_a_metric_that_fails_later_is_reported_and_training_goes_on(
     tmp_path, image_folder
 ):
     config = cli.build_config(options(tmp_path, image_folder))
-    config = dataclasses.replace(config, metrics=("swd1k",))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     lines = []
-    trainer = Trainer(config, run_dir, lines.append)
 
-    def broken(checkpoint, cur_nimg):
+    def broken(Gs, checkpoint):
         raise OSError(f"disk full while writing the metrics of {checkpoint}")
 
-    trainer._run_metrics = broken
+    trainer = Trainer(config, run_dir, lines.append, evaluate=broken)
     trainer.run()
     failures = [line for line in lines if "failed (OSError: disk full" in line]
     assert len(failures) == 2 and "training goes on" in failures[0]
@@ -287,3 +318,22 @@ def test_sigkill_at_random_moments_then_resume_latest_ends_bit_exact(
     assert ours.keys() == theirs.keys()
     for name in ours:
         np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+
+
+def test_a_bad_record_met_mid_training_is_named_in_one_line(tmp_path):
+    rng = np.random.RandomState(0)
+    images = rng.randint(0, 256, [12, 16, 16, 3]).astype(np.uint8)
+    write_arrays(tmp_path / "ds", images, None, shuffle=False)
+    top = next((tmp_path / "ds").glob("*-r04.tfrecords"))
+    data = bytearray(top.read_bytes())
+    record = len(data) // 12  # Records have one size: flip a byte of the 6th.
+    data[5 * record + record // 2] ^= 0xFF
+    top.write_bytes(bytes(data))
+    values = options(tmp_path, tmp_path / "ds", total_kimg=2 * STEP_KIMG)
+    config = cli.build_config(values)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with pytest.raises(ValueError) as error:
+        Trainer(config, run_dir, lambda line: None).run()
+    message = str(error.value)
+    assert message.startswith(f"{top}: record 5: ") and "\n" not in message

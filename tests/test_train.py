@@ -74,8 +74,8 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, image_fo
     trainer = Trainer(config, run_dir, lines.append)
     real_g_step = trainer.steps.g_step
 
-    def poisoned(batch, step, alpha=0.0):
-        terms = real_g_step(batch, step, alpha)
+    def poisoned(batch, step):
+        terms = real_g_step(batch, step)
         if int(step) >= 5:
             terms["Loss/G/total"] = tf.constant(float("nan"))
         return terms
@@ -202,7 +202,7 @@ def test_switches_change_what_they_should_and_are_recorded(tmp_path, image_folde
     run_dir.mkdir()
     trainer = Trainer(config, run_dir, lambda line: None)
     # Plain initialisation: weights start at N(0, he_std) and run unscaled.
-    conv = trainer.D.conv0[4]
+    conv = trainer.D.blocks[0].conv0  # 16x16/Conv0
     fan_in = 3 * 3 * conv.weight.shape[2]
     assert conv.runtime_coef == 1.0
     assert abs(np.std(conv.weight.numpy()) - np.sqrt(2 / fan_in)) < 0.2 * np.sqrt(
@@ -317,3 +317,54 @@ def test_arch_without_preset_picks_its_demo(tmp_path, image_folder, arch, preset
     config = cli.build_config(values)
     assert (config.preset, config.loss) == (preset, loss)
     assert (config.sched is not None) == (arch == "progan")
+
+
+def test_dry_run_describes_an_image_folder_without_converting(
+    tmp_path, image_folder, capsys
+):
+    values = options(tmp_path, image_folder, dry_run=True, resolution=8)
+    assert cli.run(values) == 0
+    out = capsys.readouterr().out
+    assert f"{image_folder}: 40 images, to be converted at the first run" in out
+    printed = json.loads(out[out.index("{") :])
+    assert printed["G_kwargs"]["resolution"] == 8
+    assert printed["G_kwargs"]["num_channels"] == 3
+    assert not (tmp_path / "cache").exists()  # Nothing converted.
+
+
+def test_a_folder_of_wide_images_trains_with_pad(tmp_path):
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    for i in range(8):
+        image = np.zeros([8, 16, 3], np.uint8)
+        image[:, :, i % 3] = 200
+        PIL.Image.fromarray(image).save(folder / f"{i}.png")
+    values = options(tmp_path, folder, transform="pad", total_kimg=STEP_KIMG)
+    assert cli.run(values) == 0
+    (run,) = (tmp_path / "results").iterdir()
+    reals = np.asarray(PIL.Image.open(run / "reals.png"))
+    assert reals.shape == (32, 32, 3)
+    assert np.all(reals[:4, :16] == 0)  # Black borders above and below.
+    config = json.loads((run / "training_options.json").read_text())
+    assert config["G_kwargs"]["resolution"] == 16
+
+
+def test_startup_block_and_stats_jsonl(tmp_path, image_folder):
+    assert cli.run(options(tmp_path, image_folder)) == 0
+    (run,) = (tmp_path / "results").iterdir()
+    log = (run / "log.txt").read_text().splitlines()
+    devices = next(line for line in log if line.startswith("Devices: "))
+    assert "1 replica, OneDeviceStrategy" in devices
+    assert "Precision: float32 (mixed_precision off)" in log
+    preset = next(line for line in log if line.startswith("Preset: tiny "))
+    assert "G " in preset and "D " in preset and "parameters" in preset
+    data = next(line for line in log if line.startswith("Dataset: "))
+    assert "40 images, 16x16 RGB, no labels" in data
+    records = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    ticks = [line for line in log if line.startswith("tick ")]
+    assert len(records) == len(ticks) == 2
+    keys = {"tick", "kimg", "batch", "lr", "d_lr", "images_per_sec", "sec_per_kimg"}
+    keys |= {"peak_mem_gb", "precision", "timestamp", "Loss/D/total", "Loss/G/total"}
+    assert keys | {"Loss/r1_penalty"} <= set(records[0])
+    assert [r["kimg"] for r in records] == [2 * STEP_KIMG, 4 * STEP_KIMG]
+    assert records[0]["precision"] == "float32"

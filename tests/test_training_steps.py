@@ -12,8 +12,10 @@ from msg_stylegan_tf2.networks import (
     official_variables,
 )
 from msg_stylegan_tf2.training.ema import pair_weights, update_ema
+from msg_stylegan_tf2.training.growth import GrowingViews, whole_pyramids
 from msg_stylegan_tf2.training.loss_scale import DynamicLossScale
 from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
+from msg_stylegan_tf2.training.state import TrainingState
 from msg_stylegan_tf2.training.steps import TrainSteps
 
 NETWORK = dict(use_noise=False, mbstd_group_size=0, label_size=2)
@@ -51,30 +53,26 @@ def train_three_steps(
         assign_official_variables(G, init[0])
         assign_official_variables(D, init[1])
     assign_official_variables(Gs, official_variables(G))
+    # ProGAN's growing views, fading at alpha 0.5; MSG's whole pyramids.
+    views = GrowingViews(D.resolution_log2, 0.5) if progressive else whole_pyramids
     steps = TrainSteps(
         strategy,
-        G,
-        D,
-        Gs,
+        TrainingState(G, D, Gs, g_opt, d_opt),
         make_loss(loss),
-        g_opt,
-        d_opt,
-        16,
-        label_size,
-        True,
+        views,
+        label_size=label_size,
+        mirror_augment=True,
         seed=3,
-        progressive=progressive,
     )
     rng = np.random.RandomState(0)
     images = rng.randint(0, 256, [8, side, side, 3]).astype(np.uint8)
     labels = np.eye(2, dtype=np.float32)[rng.randint(0, 2, 8)][:, :label_size]
     data = tf.data.Dataset.from_tensors((images, labels)).repeat()
     iterator = iter(data)
-    alpha = 0.5 if progressive else 0.0
     for step in range(3):
         batch = next(iterator)
-        steps.d_step(batch, tf.constant(step, tf.int64), alpha)
-        steps.g_step(batch, tf.constant(step, tf.int64), alpha)
+        steps.d_step(batch, tf.constant(step, tf.int64))
+        steps.g_step(batch, tf.constant(step, tf.int64))
         steps.update_gs(tf.constant(0.9))
     return G, D, Gs
 
@@ -158,14 +156,9 @@ def test_mixed_precision_steps_run_and_stay_finite(policy):
         scales = (DynamicLossScale(), DynamicLossScale())
     steps = TrainSteps(
         tf.distribute.get_strategy(),
-        G,
-        D,
-        Gs,
+        TrainingState(G, D, Gs, adam(), adam(), loss_scales=scales),
         make_loss("logistic"),
-        adam(),
-        adam(),
-        16,
-        loss_scales=scales,
+        whole_pyramids,
     )
     images = tf.constant(
         np.random.RandomState(0).randint(0, 256, [4, 16, 16, 3]), tf.uint8
@@ -203,13 +196,9 @@ def run_steps(G, D, Gs, step_name, steps=30):
     """Runs D or G steps of the logistic loss on a fixed batch; returns the steps."""
     train = TrainSteps(
         tf.distribute.get_strategy(),
-        G,
-        D,
-        Gs,
+        TrainingState(G, D, Gs, adam(), adam()),
         make_loss("logistic"),
-        adam(),
-        adam(),
-        16,
+        whole_pyramids,
     )
     images = tf.constant(
         np.random.RandomState(0).randint(0, 256, [4, 16, 16, 3]), tf.uint8
@@ -233,8 +222,13 @@ def test_spectral_norm_keeps_each_d_kernel_near_unit_norm():
     D = Discriminator(**{**plain_D.get_config(), "spectral_norm": True})
     D.build()
     run_steps(G, D, Gs, "d_step")
-    layers = [D.fromrgb, *D.combiners.values(), *D.conv0.values(), *D.conv1.values()]
-    layers += [D.dense0, D.dense1]
+    layers = [
+        layer
+        for b in D.blocks
+        for layer in (b.fromrgb, b.combiner and b.combiner.conv, b.conv0, b.conv1)
+        if layer is not None
+    ]
+    layers += [D.blocks[-1].dense0, D.blocks[-1].dense1]
     for layer in layers:
         top = top_singular_value(layer._scaled_weight(tf.float32))
         assert abs(top - 1.0) < 0.1, (layer.name, top)

@@ -6,25 +6,30 @@ import pathlib
 
 from dnnlib.quiet_tf import import_tensorflow
 
-DEFAULTS = {
-    "loss": "logistic",
-    "lr": 0.003,
-    "batch": 16,
-    "ema_decay": None,
-    "total_kimg": 25000.0,
-    "tick_kimg": 10.0,
-    "image_snapshot_ticks": 1,
-    "network_snapshot_ticks": 10,
-    "G_smoothing_kimg": 10.0,
-    "ema_rampup": None,
-}
+# Options that come from the flag if given, else from the preset's training
+# defaults, else from TrainingConfig's field default: one source of defaults.
+OPTIONS = (
+    "loss", "r1_gamma", "r2_gamma", "batch", "total_kimg", "lr", "g_lr", "d_lr",
+    "lrate_rampup_kimg", "adam_beta1", "adam_beta2", "D_repeats",
+    "G_smoothing_kimg", "ema_rampup", "ema_decay", "mirror_augment", "tick_kimg",
+    "image_snapshot_ticks", "network_snapshot_ticks", "keep_checkpoints",
+    "grid_images", "seed", "strategy", "mixed_precision", "jit", "max_images",
+    "data_percentage", "inception", "inception_unverified",
+)  # fmt: skip
+
+
+def option_default(name):
+    """TrainingConfig's default of an option (what a flag left unset means)."""
+    from msg_stylegan_tf2.training.config import TrainingConfig
+
+    return TrainingConfig.__dataclass_fields__[name].default
 
 
 def _training_option(options, preset, name):
-    # Flag if given, else the preset's training default, else the global one.
+    # Flag if given, else the preset's training default, else the field's.
     if options.get(name) is not None:
         return options[name]
-    return preset.train.get(name, DEFAULTS[name])
+    return preset.train.get(name, option_default(name))
 
 
 def _plain(value):
@@ -57,28 +62,58 @@ def preset_name(options):
     return DEFAULT_PRESETS[options.get("arch") or "msg_stylegan"]
 
 
-def build_config(options):
-    """TrainingConfig from the flag values (a dict); converts folders/zips once."""
-    from datasets.cache import DEMO_ZIP, resolve_dataset
+CONVERSION_OPTIONS = ("transform", "channels", "labels_from")
+
+
+def _dataset(options, preset):
+    # The TFRecord directory and the networks' data options (resolution,
+    # channels, label size) it gives.
+    from datasets.cache import DEMO_ZIP, plan_dataset, resolve_dataset
     from datasets.reader import describe
+
+    source = options.get("dataset") or str(DEMO_ZIP)
+    conversion = {"resolution": options.get("resolution") or preset.G["resolution"]}
+    for name in CONVERSION_OPTIONS:  # Only when given: keeps the cache keys.
+        if options.get(name) is not None:
+            conversion[name] = options[name]
+    cache_dir = options.get("cache_dir")
+    if options.get("dry_run"):
+        tfrecord_dir, images = plan_dataset(source, cache_dir, **conversion)
+        if images is not None:
+            print(
+                f"{source}: {images['images']:,} images, to be converted at the "
+                f"first run into {tfrecord_dir}."
+            )
+            return tfrecord_dir, {
+                "resolution": images["resolution"],
+                "num_channels": images["channels"],
+                "label_size": images["classes"],
+            }
+    else:
+        tfrecord_dir, converted = resolve_dataset(source, cache_dir, **conversion)
+        if converted:
+            print(
+                f"Converted {source} into {tfrecord_dir} (done once; reused next time)."
+            )
+    info = describe(tfrecord_dir)
+    return tfrecord_dir, {
+        "resolution": info.resolution,
+        "num_channels": info.channels,
+        "label_size": info.label_size,
+    }
+
+
+def build_config(options):
+    """TrainingConfig from the flag values (a dict).
+
+    Folders and zips are converted once into the cache; with `dry_run` they
+    are only described (the first image's header, the number of images)."""
     from msg_stylegan_tf2.presets import get_preset
     from msg_stylegan_tf2.training.config import TrainingConfig
 
     preset_id = preset_name(options)
     preset = get_preset(preset_id)
-    source = options.get("dataset") or str(DEMO_ZIP)
-    resolution = options.get("resolution") or preset.G["resolution"]
-    tfrecord_dir, converted = resolve_dataset(
-        source, cache_dir=options.get("cache_dir"), resolution=resolution
-    )
-    if converted:
-        print(f"Converted {source} into {tfrecord_dir} (done once; reused next time).")
-    info = describe(tfrecord_dir)
-    data_kwargs = {
-        "resolution": info.resolution,
-        "num_channels": info.channels,
-        "label_size": info.label_size,
-    }
+    tfrecord_dir, data_kwargs = _dataset(options, preset)
     g_kwargs = {**preset.G, **data_kwargs}
     d_kwargs = {**preset.D, **data_kwargs}
     if options.get("combine"):
@@ -96,28 +131,9 @@ def build_config(options):
         arch=preset.arch,
         G_kwargs=g_kwargs,
         D_kwargs=d_kwargs,
-        r1_gamma=options.get("r1_gamma"),
-        r2_gamma=options["r2_gamma"],
         sched=progressive_schedule(options, preset),
-        g_lr=options.get("g_lr"),
-        d_lr=options.get("d_lr"),
-        adam_beta1=options.get("adam_beta1", 0.0),
-        adam_beta2=options.get("adam_beta2", 0.99),
-        lrate_rampup_kimg=options["lrate_rampup_kimg"],
-        D_repeats=options["D_repeats"],
-        mirror_augment=options["mirror_augment"],
-        keep_checkpoints=options["keep_checkpoints"],
-        grid_images=options["grid_images"],
-        seed=options["seed"],
-        strategy=options["strategy"],
-        mixed_precision=options["mixed_precision"],
-        jit=options["jit"],
-        max_images=options.get("max_images"),
-        metrics=tuple(m for m in options.get("metrics", ["none"]) if m != "none"),
-        inception=options.get("inception"),
-        inception_unverified=options.get("inception_unverified", False),
-        data_percentage=options.get("data_percentage"),
-        **{name: _training_option(options, preset, name) for name in DEFAULTS},
+        metrics=tuple(m for m in options.get("metrics") or () if m != "none"),
+        **{name: _training_option(options, preset, name) for name in OPTIONS},
     )
 
 
@@ -135,6 +151,7 @@ RESUME_CHANGEABLE = (
 RESUME_REFUSED = (
     "dataset", "preset", "arch", "resolution", "combine", "use_wscale",
     "spectral_norm", "max_images", "data_percentage", "seed", "mixed_precision",
+    *CONVERSION_OPTIONS,
 )  # fmt: skip
 PROCESS_OPTIONS = ("strategy", "jit")
 
@@ -221,16 +238,13 @@ def run(options, given=()):
 
     logging.set_verbosity(logging.WARNING)
     from dnnlib.run_dir import Log, RunLock, create_run_dir
+    from msg_stylegan_tf2.evaluation import load_metric_networks, make_evaluator
     from msg_stylegan_tf2.training.config import TrainingConfig
-    from msg_stylegan_tf2.training.loop import (
-        Trainer,
-        TrainingDiverged,
-        load_metric_networks,
-    )
+    from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
     from msg_stylegan_tf2.training.strategy import make_strategy, worker_index
 
     # Before any other op: multi-worker collectives are configured at start-up.
-    strategy = make_strategy(options["strategy"])
+    strategy = make_strategy(options.get("strategy") or option_default("strategy"))
     if options.get("deterministic"):
         tf.config.experimental.enable_op_determinism()
     outdir = pathlib.Path(options["outdir"])
@@ -254,8 +268,12 @@ def run(options, given=()):
     with RunLock(run_dir):
         log = Log(run_dir / "log.txt")
         log(f"Run directory: {run_dir}")
-        trainer = Trainer(config, run_dir, log, strategy)
-        trainer.inception = inception
+        evaluate = None
+        if config.metrics:
+            evaluate = make_evaluator(config, run_dir, log, inception)
+        trainer = Trainer(config, run_dir, log, strategy, evaluate)
+        for line in trainer.startup_lines():
+            log(line)
         if options.get("resume"):
             if checkpoint is None and trainer.checkpointer.latest is None:
                 log(f"{run_dir}: no checkpoint yet; training from kimg 0.")
@@ -272,8 +290,12 @@ def run(options, given=()):
         try:
             trainer.run()
         except TrainingDiverged as e:
-            log(f"train.py: error: {e}")
+            flags = f"--resume={e.checkpoint} with --lr or --r1_gamma"
+            log(f"train.py: error: {e} ({flags})")
             return 1
+    if trainer.stopped_by:
+        log(f"Continue with: python train.py --resume={run_dir}")
+        return 0
     side = config.G_kwargs["resolution"]
     log(
         f"Done. Images: {run_dir}/fakes/{side}x{side}/ (one folder per resolution), "

@@ -42,11 +42,31 @@ def network_variables(model):
     )
 
 
-def optimizer_variables(optimizer):
-    """A checkpointable view of an optimizer's variables, in creation order."""
-    return tf.train.Checkpoint(
-        **{f"variable{i:04d}": v for i, v in enumerate(optimizer.variables)}
-    )
+def optimizer_variables(optimizer, model):
+    """A checkpointable view of an optimizer's variables: its step count and
+    learning rate, and each slot (Adam's momentum and velocity) under the
+    official name of the weight it belongs to, so that checkpoints do not
+    depend on the order in which a network creates its weights.
+
+    Args:
+        optimizer: a built Keras optimizer of `model`'s trainable weights.
+        model: a network with `official_variable_map()`.
+    """
+    # Keras names a slot `<weight path with _ for />_<slot>`.
+    official = {
+        variable.path.replace("/", "_"): name.replace("/", ".")
+        for name, (variable, _) in model.official_variable_map().items()
+    }
+    objects = {}
+    for variable in optimizer.variables:
+        if variable.name in ("iteration", "learning_rate"):
+            objects[variable.name] = variable
+            continue
+        weight, _, slot = variable.name.rpartition("_")
+        if weight not in official:
+            raise ValueError(f"optimizer variable {variable.name}: no official name.")
+        objects[f"{official[weight]}.{slot}"] = variable
+    return tf.train.Checkpoint(**objects)
 
 
 class Checkpointer:
@@ -61,6 +81,7 @@ class Checkpointer:
     def __init__(self, checkpoint_dir, max_to_keep=3, **objects):
         self.directory = pathlib.Path(checkpoint_dir)
         self.stale = clean_stale_temporaries(self.directory)
+        self.objects = objects
         self.checkpoint = tf.train.Checkpoint(**objects)
         try:
             self.manager = tf.train.CheckpointManager(
@@ -92,7 +113,7 @@ class Checkpointer:
             ValueError: no checkpoint, or none usable (one line naming them).
         """
         if path is not None:
-            _restore(self.checkpoint, path)
+            self._restore(path, log)
             return path
         candidates = list(reversed(self.manager.checkpoints))
         if not candidates:
@@ -100,7 +121,7 @@ class Checkpointer:
         failures = []
         for candidate in candidates:
             try:
-                _restore(self.checkpoint, candidate)
+                self._restore(candidate, log)
             except ValueError as e:
                 failures.append(str(e))
                 continue
@@ -115,29 +136,48 @@ class Checkpointer:
             f"from a different configuration; first: {failures[0]})."
         )
 
+    def _restore(self, path, log):
+        # Restores every value and checks that each was used. Checkpoints of
+        # earlier versions hold the data reader's state (ignored now) and
+        # optimizer slots by position (their Adam state starts afresh).
+        try:
+            names = [name for name, _ in tf.train.list_variables(path)]
+            positional = [
+                part
+                for part in ("g_opt", "d_opt")
+                if f"{part}/variable0000/.ATTRIBUTES/VARIABLE_VALUE" in names
+            ]
+            objects = {
+                name: child
+                for name, child in self.objects.items()
+                if name not in positional
+            }
+            checkpoint = self.checkpoint
+            if positional:
+                checkpoint = tf.train.Checkpoint(**objects)
+            status = checkpoint.restore(path)
+            if positional or any(name.startswith("iterator/") for name in names):
+                status.expect_partial().assert_existing_objects_matched()
+            else:
+                status.assert_consumed()
+        except (tf.errors.OpError, AssertionError, ValueError) as e:
+            raise ValueError(
+                f"{path}: cannot restore this checkpoint ({_first_line(e)}); it "
+                "is corrupt or from a different configuration."
+            ) from e
+        for name in positional:
+            for variable in self.objects[name]._trackable_children().values():
+                if variable.name != "learning_rate":
+                    variable.assign(tf.zeros_like(variable))
+            log(
+                f"{path}: written by an earlier version, which saved {name}'s "
+                "slots by position; its Adam state starts afresh."
+            )
+
 
 def _first_line(error):
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _restore(checkpoint, path):
-    # Restores every value and checks that each was used. Checkpoints of
-    # earlier versions also hold the data reader's state, which is ignored now.
-    try:
-        old_format = any(
-            name.startswith("iterator/") for name, _ in tf.train.list_variables(path)
-        )
-        status = checkpoint.restore(path)
-        if old_format:
-            status.expect_partial().assert_existing_objects_matched()
-        else:
-            status.assert_consumed()
-    except (tf.errors.OpError, AssertionError, ValueError) as e:
-        raise ValueError(
-            f"{path}: cannot restore this checkpoint ({_first_line(e)}); it is "
-            "corrupt or from a different configuration."
-        ) from e
 
 
 def save_pyramid_grids(images, run_dir, number, columns):

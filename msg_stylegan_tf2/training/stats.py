@@ -1,8 +1,14 @@
-"""Training statistics: `report(name, value)` during a tick, means at its end."""
+"""Training statistics: values reported during a tick, their means at its
+end, and the figures of the tick line."""
 
 import collections
+import json
+import os
+import pathlib
+import resource
 
 import numpy as np
+import tensorflow as tf
 
 
 class Collector:
@@ -27,13 +33,46 @@ class Collector:
         self._counts.clear()
 
 
-_default = Collector()
+def format_time(seconds):
+    """`42s`, `3m 07s` or `2h 05m`."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds // 60 % 60:02d}m"
 
 
-def report(name, value):
-    """Reports a value to the default collector (read by the training loop)."""
-    _default.report(name, value)
+def peak_memory_gb():
+    """Peak memory of the first GPU, else of this process, in GiB."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        return tf.config.experimental.get_memory_info(gpus[0].name)["peak"] / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def default_collector():
-    return _default
+class JsonLines:
+    """A run's `<name>.jsonl`: one JSON object a line, each with a `kimg`.
+
+    Args:
+        path: the file (created at the first record).
+    """
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+
+    def append(self, record):
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+
+    def drop_after(self, kimg):
+        """Keeps the records up to `kimg` (a resume redoes the rest), atomically."""
+        if not self.path.is_file():
+            return
+        lines = self.path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if json.loads(line)["kimg"] <= kimg + 1e-9]
+        if len(kept) == len(lines):
+            return
+        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, self.path)
