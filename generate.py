@@ -8,12 +8,23 @@ Examples:
     python generate.py --network=RUN --kind=interp --seeds=0,1,2,3 --steps=24
     python generate.py --network=RUN --kind=mixing --seeds=0-4 --cols=10-14 --mix=0-3
     python generate.py --network=RUN --kind=truncation --seeds=0-4 --psis=1,0.7,0.5,0
+    python generate.py --network=COND_RUN --kind=seeds --seeds=0-7 --class=3
+    python generate.py --network=COND_RUN --kind=interp --seeds=0,1 --labels=rows.npy
+
+A conditional network (trained with labels) needs --class=N, the same one-hot
+label for every image, or --labels=FILE, a .npy of float rows
+[1 or len(seeds), label_size] (one row for all, or one per seed; for
+--kind=mixing, one per --seeds row then one per --cols column; --kind=interp
+blends them between seeds). There is no default class, as in NVIDIA's
+StyleGAN2-ADA generate.py.
 """
 
 import pathlib
-import sys
 
+import numpy as np
 from absl import app, flags
+
+from dnnlib import cli
 
 KINDS = ("seeds", "sheet", "interp", "mixing", "truncation")
 flags.DEFINE_string(
@@ -31,6 +42,18 @@ flags.DEFINE_boolean(
 flags.DEFINE_integer("steps", 16, "Interpolation frames between seeds.", lower_bound=1)
 flags.DEFINE_enum("format", "gif", ["gif", "mp4"], "Interpolation video format.")
 flags.DEFINE_string("outdir", "out", "Output directory.")
+flags.DEFINE_integer(
+    "class",
+    None,
+    "Conditional networks: class index (0-based); every image gets its one-hot label.",
+    lower_bound=0,
+)
+flags.DEFINE_string(
+    "labels",
+    None,
+    "Conditional networks: .npy of label rows [1 or len(seeds), label_size] "
+    "(one-hot or float; --kind=mixing: rows for --seeds, then for --cols).",
+)
 FLAGS = flags.FLAGS
 
 
@@ -54,8 +77,51 @@ def parse_range(text, name):
 
 
 def fail(message):
-    print(f"generate.py: error: {message}", file=sys.stderr)
-    return 1
+    return cli.fail("generate.py", message)
+
+
+def read_label_rows(path):
+    """The array in a .npy file (no pickles); ValueError naming --labels."""
+    try:
+        rows = np.load(path, allow_pickle=False)
+        if not isinstance(rows, np.ndarray):  # An .npz archive.
+            rows.close()
+            raise ValueError("an .npz archive, not one array")
+    except (OSError, ValueError, EOFError) as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(
+            f"--labels={path}: cannot read a .npy array ({message}); save one "
+            "with numpy.save."
+        ) from None
+    return rows
+
+
+def labels_for(size, class_index, label_rows, count):
+    """The labels to pass to G, or ValueError naming the flag to fix."""
+    from msg_stylegan_tf2 import figures
+
+    network = f"--network={FLAGS.network}"
+    if size == 0 and (class_index is not None or label_rows is not None):
+        flag = "--class" if class_index is not None else "--labels"
+        raise ValueError(
+            f"{flag}: {network} is unconditional (label_size 0); drop {flag}."
+        )
+    if size and class_index is None and label_rows is None:
+        raise ValueError(
+            f"{network} is conditional (label_size {size}): pass --class=N "
+            f"(0-{size - 1}) or --labels=FILE."
+        )
+    if class_index is not None:
+        try:
+            return figures.class_labels(class_index, size)
+        except ValueError as e:
+            raise ValueError(f"--class={class_index}: {e}") from None
+    try:
+        return figures.check_labels(label_rows, size, count)
+    except ValueError as e:
+        rows = " (--kind=mixing: rows for --seeds, then --cols)"
+        rows = rows if FLAGS.kind == "mixing" else ""
+        raise ValueError(f"--labels={FLAGS.labels}: {e}{rows}") from None
 
 
 def main(argv):
@@ -68,6 +134,10 @@ def main(argv):
         cols = parse_range(FLAGS.cols, "cols")
         mix = parse_range(FLAGS.mix, "mix")
         psis = [float(p) for p in FLAGS.psis]
+        class_index = FLAGS["class"].value
+        if class_index is not None and FLAGS.labels:
+            raise ValueError("--class and --labels exclude each other; pass one.")
+        label_rows = read_label_rows(FLAGS.labels) if FLAGS.labels else None
     except ValueError as e:
         return fail(str(e))
     from dnnlib.quiet_tf import import_tensorflow
@@ -83,11 +153,13 @@ def main(argv):
             G, checkpoint = SavedModelGenerator(FLAGS.network), FLAGS.network
         else:
             G, _, checkpoint = load_generator(FLAGS.network)
+        count = len(seeds) + (len(cols) if FLAGS.kind == "mixing" else 0)
+        labels = labels_for(figures.label_size(G), class_index, label_rows, count)
         outdir = pathlib.Path(FLAGS.outdir)
         outdir.mkdir(parents=True, exist_ok=True)
         psi = FLAGS.truncation_psi
         if FLAGS.kind == "seeds":
-            images = figures.samples(G, seeds, psi)
+            images = figures.samples(G, seeds, psi, labels)
             if FLAGS.grid:
                 save_png(
                     image_grid(images, int(len(seeds) ** 0.5 + 0.999)),
@@ -97,18 +169,20 @@ def main(argv):
                 for seed, image in zip(seeds, images, strict=True):
                     save_png(image, outdir / f"seed{seed:04d}.png")
         elif FLAGS.kind == "sheet":
-            save_png(figures.multiscale_sheet(G, seeds, psi), outdir / "multiscale.png")
+            sheet = figures.multiscale_sheet(G, seeds, psi, labels)
+            save_png(sheet, outdir / "multiscale.png")
         elif FLAGS.kind == "interp":
-            frames = figures.interpolation_frames(G, seeds, FLAGS.steps, psi)
+            frames = figures.interpolation_frames(G, seeds, FLAGS.steps, psi, labels)
             save_video(frames, outdir / f"interpolation.{FLAGS.format}")
         elif FLAGS.kind == "mixing":
             save_png(
-                figures.style_mixing(G, seeds, cols, mix, psi),
+                figures.style_mixing(G, seeds, cols, mix, psi, labels),
                 outdir / "style_mixing.png",
             )
         else:
             save_png(
-                figures.truncation_sweep(G, seeds, psis), outdir / "truncation.png"
+                figures.truncation_sweep(G, seeds, psis, labels),
+                outdir / "truncation.png",
             )
     except (ValueError, OSError) as e:
         return fail(str(e))

@@ -1,5 +1,7 @@
 """Figures: samples, multi-scale sheets, interpolation, style mixing, truncation."""
 
+import types
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -87,3 +89,79 @@ def test_videos_are_written_as_gif_or_refused_clearly(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="MP4 needs: python -m pip install imageio"):
         save_video(frames, tmp_path / "loop.mp4")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.gif"]
+
+
+# Conditional generators: labels reach G in every figure.
+@pytest.fixture(scope="module")
+def G3():
+    G, _ = build_networks("tiny", label_size=3)
+    return G
+
+
+def one_hot(index, rows=1):
+    return np.repeat(np.eye(3, dtype=np.float32)[[index]], rows, axis=0)
+
+
+def direct(G, seeds, labels):
+    """Top-level images of `G(latents, labels)` called directly, uint8."""
+    latents = figures.latents_for_seeds(seeds, G.latent_size)
+    pyramid = G(latents, labels, truncation_psi=1.0, randomize_noise=False)
+    return figures.to_uint8(np.asarray(pyramid[-1]))
+
+
+def test_a_class_reaches_the_generator_and_changes_the_images(G3):
+    by_class = [
+        figures.samples(G3, [0, 1], labels=figures.class_labels(c, 3)) for c in range(3)
+    ]
+    for c in range(3):
+        assert_images_equal(by_class[c], direct(G3, [0, 1], one_hot(c, 2)))
+    difference = np.abs(by_class[0].astype(float) - by_class[1].astype(float))
+    assert difference.mean() > 5
+    np.testing.assert_array_equal(figures.class_labels(1, 3), [[0, 1, 0]])
+
+
+def test_every_figure_passes_the_labels(G3):
+    label_rows = np.concatenate([one_hot(2), one_hot(0)])  # seed 0: 2, seed 1: 0
+    seed0, seed1 = direct(G3, [0], one_hot(2))[0], direct(G3, [1], one_hot(0))[0]
+    samples = figures.samples(G3, [0, 1], labels=label_rows)
+    assert_images_equal(samples[0], seed0)
+    assert_images_equal(samples[1], seed1)
+    sheet = figures.multiscale_sheet(G3, [0, 1], labels=label_rows)
+    assert_images_equal(sheet[:16, 32:], seed0)
+    assert_images_equal(sheet[16:, 32:], seed1)
+    sweep = figures.truncation_sweep(G3, [0, 1], psis=(1.0,), labels=label_rows)
+    assert_images_equal(sweep[:16], seed0)
+    assert_images_equal(sweep[16:], seed1)
+    frames = figures.interpolation_frames(G3, [0, 1], steps=2, labels=label_rows)
+    assert_images_equal(frames[0][:, 32:], seed0)
+    assert_images_equal(frames[2][:, 32:], seed1)
+    # Style mixing: the rows' labels, then the columns'.
+    grid = figures.style_mixing(G3, [0], [1], mix_layers=[], labels=label_rows)
+    assert_images_equal(grid[16:, :16], seed0)
+    assert_images_equal(grid[:16, 16:], seed1)
+
+
+def test_conditional_progan_takes_labels():
+    P, _ = build_networks("tiny_progan", label_size=3)
+    images = [figures.samples(P, [0], labels=one_hot(c)) for c in (0, 1)]
+    assert_images_equal(images[0], direct(P, [0], one_hot(0)))
+    assert np.abs(images[0].astype(float) - images[1].astype(float)).mean() > 1
+
+
+def test_labels_are_checked(G, G3):
+    with pytest.raises(ValueError, match="conditional .label_size 3. and needs labels"):
+        figures.samples(G3, [0])
+    with pytest.raises(ValueError, match="unconditional"):
+        figures.samples(G, [0], labels=one_hot(0))
+    with pytest.raises(ValueError, match="unconditional"):
+        figures.class_labels(0, 0)
+    with pytest.raises(ValueError, match="class 3 is out of range.*classes 0-2"):
+        figures.class_labels(3, 3)
+    with pytest.raises(ValueError, match=r"shape \[1, 3\] or \[3, 3\].*\[2, 3\]"):
+        figures.check_labels(np.zeros([2, 3]), 3, 3)
+    with pytest.raises(ValueError, match="finite. Received: NaN"):
+        figures.check_labels(np.full([1, 3], np.nan), 3, 3)
+    with pytest.raises(ValueError, match="numbers. Received dtype: <U1"):
+        figures.check_labels(np.full([1, 3], "a"), 3, 3)
+    assert figures.label_size(G) == 0 and figures.label_size(G3) == 3
+    assert figures.label_size(types.SimpleNamespace(label_size=4)) == 4

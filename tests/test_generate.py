@@ -1,0 +1,123 @@
+"""generate.py with conditional networks: --class and --labels reach G."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from msg_stylegan_tf2 import figures
+from msg_stylegan_tf2.networks import build_networks
+from msg_stylegan_tf2.training.snapshot import write_network_run
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def generate(*args):
+    # TensorFlow's own log lines off: these tests read generate.py's.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "generate.py", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("generate.py: error: "), lines
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    G, D = build_networks("tiny", label_size=3)
+    run = write_network_run(G, D, G, tmp_path_factory.mktemp("cond") / "run")
+    return G, run
+
+
+def direct(G, seeds, class_index):
+    """Top-level images of `G(latents, one_hot(class_index))`, uint8."""
+    latents = figures.latents_for_seeds(seeds, G.latent_size)
+    labels = np.eye(3, dtype=np.float32)[[class_index] * len(seeds)]
+    pyramid = G(latents, labels, truncation_psi=1.0, randomize_noise=False)
+    return figures.to_uint8(np.asarray(pyramid[-1]))
+
+
+def read_png(path):
+    return np.asarray(PIL.Image.open(path))
+
+
+def assert_close(a, b):
+    # Another process and batch may round a pixel differently (oneDNN).
+    difference = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    assert difference.max() <= 1 and difference.mean() < 0.05
+
+
+def test_class_flag_reaches_the_generator(conditional_run, tmp_path):
+    G, run = conditional_run
+    out = tmp_path / "out"
+    result = generate(f"--network={run}", "--seeds=0-1", "--class=2", f"--outdir={out}")
+    assert result.returncode == 0, result.stderr
+    expected = direct(G, [0, 1], 2)
+    assert_close(read_png(out / "seed0000.png"), expected[0])
+    assert_close(read_png(out / "seed0001.png"), expected[1])
+    # Another class gives other images.
+    assert np.abs(expected.astype(float) - direct(G, [0, 1], 0)).mean() > 5
+
+
+def test_labels_file_gives_one_row_per_seed(conditional_run, tmp_path):
+    G, run = conditional_run
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.eye(3, dtype=np.float32)[[0, 1]])
+    out = tmp_path / "out"
+    result = generate(
+        f"--network={run}",
+        "--kind=sheet",
+        "--seeds=4,5",
+        f"--labels={rows}",
+        f"--outdir={out}",
+    )
+    assert result.returncode == 0, result.stderr
+    sheet = read_png(out / "multiscale.png")
+    assert_close(sheet[:16, 32:], direct(G, [4], 0)[0])
+    assert_close(sheet[16:, 32:], direct(G, [5], 1)[0])
+
+
+def test_conditional_network_without_labels_fails_in_one_line(conditional_run):
+    _, run = conditional_run
+    result = generate(f"--network={run}", "--seeds=0")
+    assert_one_line_error(result, "conditional (label_size 3)", "--class=N (0-2)")
+    assert "--labels=FILE" in result.stderr
+
+
+def test_out_of_range_class_fails_in_one_line(conditional_run, tmp_path):
+    _, run = conditional_run
+    result = generate(f"--network={run}", "--class=3", f"--outdir={tmp_path / 'o'}")
+    assert_one_line_error(result, "--class=3", "out of range", "classes 0-2")
+    assert not (tmp_path / "o").exists()
+
+
+def test_class_on_an_unconditional_network_fails_in_one_line(tmp_path):
+    G, D = build_networks("tiny")
+    run = write_network_run(G, D, G, tmp_path / "run")
+    result = generate(f"--network={run}", "--class=0")
+    assert_one_line_error(result, "--class", "unconditional", "drop --class")
+
+
+def test_label_flags_are_checked_before_tensorflow(tmp_path):
+    both = generate("--network=x", "--class=0", f"--labels={tmp_path / 'l.npy'}")
+    assert_one_line_error(both, "--class and --labels")
+    missing = generate("--network=x", f"--labels={tmp_path / 'none.npy'}")
+    assert_one_line_error(missing, "--labels=", "none.npy", "cannot read")
+    (tmp_path / "bad.npy").write_text("not numpy")
+    bad = generate("--network=x", f"--labels={tmp_path / 'bad.npy'}")
+    assert_one_line_error(bad, "bad.npy", "cannot read a .npy array")
