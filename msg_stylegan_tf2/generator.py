@@ -40,15 +40,25 @@ SYNTHESIS_KWARGS = (
 )
 
 
+# A call argument left out: the network's configured value (official
+# semantics: an explicit None disables truncation).
+CONFIGURED = "configured"
+
+
+def _configured(value):
+    return isinstance(value, str) and value == CONFIGURED
+
+
 class Generator(Network):
     """MSG-StyleGAN generator (official `G_style`): mapping, W average, synthesis.
 
     Takes the official keyword arguments of `G_style`, `G_mapping` and
     `G_synthesis` (unknown ones raise). The dlatent average is updated with
     `dlatent_avg_beta` in training only, as a mean over replicas so that every
-    replica keeps the same value. Truncation applies outside training; a call's
-    `truncation_psi=None` means the configured default (official 0.7, cutoff 8),
-    and psi 1 disables it. `truncation_psi_val` and `truncation_cutoff_val`
+    replica keeps the same value. Truncation applies outside training, as the
+    official network's: a call without `truncation_psi`/`truncation_cutoff`
+    uses the configured ones (official 0.7, cutoff 8); `None` for either, or
+    psi 1, disables it. `truncation_psi_val` and `truncation_cutoff_val`
     (official options for validation runs) are kept in the config only.
 
     Call: latents `[N, latent_size]`, labels `[N, label_size]` or None ->
@@ -145,8 +155,8 @@ class Generator(Network):
         self,
         latents,
         labels=None,
-        truncation_psi=None,
-        truncation_cutoff=None,
+        truncation_psi=CONFIGURED,
+        truncation_cutoff=CONFIGURED,
         randomize_noise=None,
         training=False,
         noise_seed=None,
@@ -162,8 +172,8 @@ class Generator(Network):
         # Apply the truncation trick (never in training).
         if not training:
             psi, cutoff = truncation_psi, truncation_cutoff
-            psi = self.truncation_psi if psi is None else psi
-            cutoff = self.truncation_cutoff if cutoff is None else cutoff
+            psi = self.truncation_psi if _configured(psi) else psi
+            cutoff = self.truncation_cutoff if _configured(cutoff) else cutoff
             static_off = isinstance(psi, (int, float)) and psi == 1
             static_off |= isinstance(cutoff, (int, float)) and cutoff <= 0
             if psi is not None and cutoff is not None and not static_off:

@@ -177,6 +177,11 @@ def test_truncation_defaults_and_training_semantics():
     default = G(z, randomize_noise=False)
     explicit = G(z, truncation_psi=0.7, truncation_cutoff=8, randomize_noise=False)
     tensor_psi = G(z, truncation_psi=tf.constant(0.7), randomize_noise=False)
+    # Official semantics: None disables truncation, as psi 1 does.
+    disabled = G(z, truncation_psi=None, randomize_noise=False)
+    np.testing.assert_array_equal(disabled[-1], untruncated[-1])
+    no_cutoff = G(z, truncation_cutoff=None, randomize_noise=False)
+    np.testing.assert_array_equal(no_cutoff[-1], untruncated[-1])
     np.testing.assert_allclose(default[-1], explicit[-1], atol=1e-6)
     np.testing.assert_allclose(default[-1], tensor_psi[-1], atol=1e-6)
     assert np.abs(default[-1] - untruncated[-1]).max() > 1e-3

@@ -83,13 +83,10 @@ def test_generator_with_truncation_matches_official(
     official_case, variant, psi, cutoff
 ):
     data, _, _, G, _, labels = official_case
-    images = G(
-        data["latents"],
-        labels,
-        truncation_psi=psi,
-        truncation_cutoff=cutoff,
-        randomize_noise=False,
-    )
+    # None: the call leaves them out, as the official one did (its defaults).
+    given = {"truncation_psi": psi, "truncation_cutoff": cutoff}
+    given = {name: value for name, value in given.items() if value is not None}
+    images = G(data["latents"], labels, randomize_noise=False, **given)
     assert_pyramid_close(images, levels(data, variant, G.resolution))
 
 
