@@ -25,7 +25,7 @@ FLAGS = flags.FLAGS
 
 
 def fail(message):
-    return cli.fail("convert.py", message)
+    return cli.fail("convert.py", message, FLAGS)
 
 
 def main(argv):

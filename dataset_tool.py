@@ -22,6 +22,8 @@ import sys
 
 from absl import app, flags
 
+from dnnlib import cli
+
 _IMAGE_OPTIONS = (
     "resolution",
     "transform",
@@ -173,8 +175,7 @@ def main(argv):
         hint = ""
         if isinstance(e, BadImageError) and "skip_bad" in COMMANDS[command][1]:
             hint = " (--skip_bad skips bad images, listing each)"
-        print(f"dataset_tool.py: error: {e}{hint}", file=sys.stderr)
-        return 1
+        return cli.fail("dataset_tool.py", f"{e}{hint}", FLAGS)
     except (KeyboardInterrupt, Terminated) as e:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         what = "interrupted" if isinstance(e, KeyboardInterrupt) else "terminated"

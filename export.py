@@ -25,7 +25,7 @@ FLAGS = flags.FLAGS
 
 
 def fail(message):
-    return cli.fail("export.py", message)
+    return cli.fail("export.py", message, FLAGS)
 
 
 def main(argv):

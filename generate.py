@@ -77,7 +77,7 @@ def parse_range(text, name):
 
 
 def fail(message):
-    return cli.fail("generate.py", message)
+    return cli.fail("generate.py", message, FLAGS)
 
 
 def read_label_rows(path):

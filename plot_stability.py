@@ -10,9 +10,10 @@ Example:
 
 import json
 import pathlib
-import sys
 
 from absl import app, flags
+
+from dnnlib import cli
 
 flags.DEFINE_list("runs", None, "Run directories.")
 flags.DEFINE_integer("resolution", None, "Resolution to plot (default: the highest).")
@@ -22,8 +23,7 @@ FLAGS = flags.FLAGS
 
 
 def fail(message):
-    print(f"plot_stability.py: error: {message}", file=sys.stderr)
-    return 1
+    return cli.fail("plot_stability.py", message, FLAGS)
 
 
 def read_series(run, resolution):

@@ -50,7 +50,7 @@ FLAGS = flags.FLAGS
 
 
 def fail(message):
-    return cli.fail("run_metrics.py", message)
+    return cli.fail("run_metrics.py", message, FLAGS)
 
 
 def main(argv):

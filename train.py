@@ -175,7 +175,7 @@ FLAGS = flags.FLAGS
 def fail(message):
     from dnnlib.cli import fail as report
 
-    return report("train.py", message)
+    return report("train.py", message, FLAGS)
 
 
 def validate_flags():

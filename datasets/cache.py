@@ -41,10 +41,10 @@ def _target(path, cache_dir, options):
     if path.is_dir() and any(path.glob("*.tfrecords")):
         return path, False
     if not path.exists():
-        raise ValueError(f"--dataset: {path} does not exist.")
+        raise ValueError(f"`dataset`: {path} does not exist.")
     if not (path.is_dir() or path.suffix.lower() == ".zip"):
         raise ValueError(
-            f"--dataset: {path} is neither a TFRecord directory, an image folder "
+            f"`dataset`: {path} is neither a TFRecord directory, an image folder "
             "nor a .zip."
         )
     digest = _fingerprint(path)

@@ -59,7 +59,7 @@ def _probe_all(source, files, skip_bad, skipped):
 def _resolve_channels(source, files, infos, channels):
     if channels is not None:
         if channels not in (1, 3):
-            raise ValueError(f"--channels must be 1 or 3. Received: {channels}")
+            raise ValueError(f"`channels` must be 1 or 3. Received: {channels}")
         return channels
     found = {}
     for f, (_, _, c) in zip(files, infos, strict=True):
@@ -67,7 +67,7 @@ def _resolve_channels(source, files, infos, channels):
     if len(found) > 1:
         raise ValueError(
             f"mixed colour modes: {found[1]} is grayscale but {found[3]} is colour; "
-            "pass --channels=3 (or 1) to convert them all."
+            "pass `channels=3` (or 1) to convert them all."
         )
     return next(iter(found))
 
@@ -76,7 +76,7 @@ def _resolve_resolution(source, files, infos, resolution):
     if resolution is not None:
         if resolution < 4 or resolution & (resolution - 1):
             raise ValueError(
-                f"--resolution must be a power of two >= 4. Received: {resolution}"
+                f"`resolution` must be a power of two >= 4. Received: {resolution}"
             )
         return resolution
     width, height, _ = infos[0]
@@ -84,13 +84,13 @@ def _resolve_resolution(source, files, infos, resolution):
         if (w, h) != (width, height):
             raise ValueError(
                 f"mixed sizes: {source.display_name(files[0])} is {width}x{height} "
-                f"but {source.display_name(f)} is {w}x{h}; pass --resolution=N "
-                "with --transform=center-crop|resize|pad."
+                f"but {source.display_name(f)} is {w}x{h}; pass `resolution=N` "
+                "with `transform=center-crop|resize|pad`."
             )
     if width != height or width < 4 or width & (width - 1):
         raise ValueError(
             f"images are {width}x{height}, not square with a power-of-two side; "
-            "pass --resolution=N with --transform=center-crop|resize|pad."
+            "pass `resolution=N` with `transform=center-crop|resize|pad`."
         )
     return None
 
@@ -130,7 +130,7 @@ def create_from_images(
     _check_output(tfrecord_dir)
     if transform not in img.TRANSFORMS:
         raise ValueError(
-            f"--transform must be one of {img.TRANSFORMS}. Received: {transform!r}"
+            f"`transform` must be one of {img.TRANSFORMS}. Received: {transform!r}"
         )
     source = img.open_source(image_dir, labels_from)
     order = shuffled_order(len(source.files), shuffle, seed)

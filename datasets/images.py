@@ -63,7 +63,7 @@ def _labels_by_top_folder(names):
     if any(len(parts) < 2 for parts in tops):
         loose = next(n for n, parts in zip(names, tops, strict=True) if len(parts) < 2)
         raise ValueError(
-            f"--labels_from=folders needs every image inside a class folder; "
+            f"`labels_from=folders` needs every image inside a class folder; "
             f"{loose} is not."
         )
     classes = sorted({parts[0] for parts in tops})
@@ -172,7 +172,7 @@ def _with_labels(names, labels_from, where):
     if labels_from is None:
         return [ImageFile(n) for n in names], []
     if labels_from != "folders":
-        raise ValueError(f"--labels_from must be 'folders'. Received: {labels_from!r}")
+        raise ValueError(f"`labels_from` must be 'folders'. Received: {labels_from!r}")
     labels, classes = _labels_by_top_folder(names)
     return [ImageFile(n, lab) for n, lab in zip(names, labels, strict=True)], classes
 
@@ -267,7 +267,7 @@ def fit(image, resolution, transform):
         image = canvas
     elif transform != "resize":
         raise ValueError(
-            f"--transform must be one of {TRANSFORMS}. Received: {transform!r}"
+            f"`transform` must be one of {TRANSFORMS}. Received: {transform!r}"
         )
     if image.size != (resolution, resolution):
         image = image.resize((resolution, resolution), PIL.Image.LANCZOS)

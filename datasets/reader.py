@@ -190,7 +190,7 @@ def make_dataset(
     if data_percentage is not None:
         if not 0 < data_percentage <= 100:
             raise ValueError(
-                f"--data_percentage must be in (0, 100]. Received: {data_percentage}"
+                f"`data_percentage` must be in (0, 100]. Received: {data_percentage}"
             )
         count = min(count, max(1, round(info.num_images * data_percentage / 100)))
     record_bytes = resolution**2 * info.channels + 64

@@ -48,7 +48,7 @@ DOWNLOAD_TIMEOUT = 60.0
 INPUT_TENSOR = "ExpandDims:0"
 FEATURE_TENSOR = "pool_3:0"
 LOGITS_MATMUL = "softmax/logits/MatMul"
-UNVERIFIED_HINT = "pass --inception_unverified if it is a custom graph"
+UNVERIFIED_HINT = "pass `inception_unverified=True` if it is a custom graph"
 
 
 def default_cache_dir():
@@ -213,7 +213,7 @@ def locate_inception(
         path = pathlib.Path(path).expanduser()
         if not path.is_file():
             raise ValueError(
-                f"--inception: {path} does not exist (download {GRAPH_URL} "
+                f"`inception`: {path} does not exist (download {GRAPH_URL} "
                 "and give its path)."
             )
         return path
@@ -221,7 +221,7 @@ def locate_inception(
     cached = cache / pathlib.PurePosixPath(urllib.parse.urlsplit(url).path).name
     if cached.is_file():
         return cached
-    todo = f"download {url} and pass --inception=PATH, or put it at {cached}"
+    todo = f"download {url} and pass `inception=PATH`, or put it at {cached}"
     if urllib.parse.urlsplit(url).scheme.lower() != "https":
         raise ValueError(f"{url}: only https downloads are allowed; {todo}.")
     timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
@@ -264,7 +264,7 @@ def load_graph_def(path=None, cache_dir=None, unverified=False):
     """
     if unverified and path is None:
         raise ValueError(
-            "--inception_unverified needs --inception=PATH: the downloaded and "
+            "`inception_unverified=True` needs `inception=PATH`: the downloaded and "
             "cached graphs are always checked."
         )
     located = locate_inception(path, cache_dir)

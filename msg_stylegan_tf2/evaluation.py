@@ -178,7 +178,7 @@ def run_metrics(
     G, config, checkpoint = load_generator(network)
     if config is None:  # An official pickle: results go beside it.
         if dataset is None:
-            raise ValueError("--dataset is required with a network pickle.")
+            raise ValueError("`dataset` is required with a network pickle.")
         run_dir = pathlib.Path(checkpoint).parent
         mirror = bool(mirror_augment)
     else:

@@ -277,7 +277,7 @@ LOSSES = {
 def make_loss(name, r1_gamma=None, r2_gamma=0.0):
     """Builds a loss by name; `r1_gamma=None` keeps the loss's default."""
     if name not in LOSSES:
-        raise ValueError(f"--loss must be one of {sorted(LOSSES)}. Received: {name!r}")
+        raise ValueError(f"`loss` must be one of {sorted(LOSSES)}. Received: {name!r}")
     cls = LOSSES[name]
     kwargs = {"r2_gamma": r2_gamma}
     if r1_gamma is not None:

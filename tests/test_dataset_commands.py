@@ -107,7 +107,7 @@ def test_modes_convert_with_channels(tmp_path):
     assert PIL.Image.open(folder / "gray16.png").mode.startswith("I")
     PIL.Image.fromarray(rgb()).convert("P").save(folder / "palette.png")
     PIL.Image.fromarray(rgb()).convert("CMYK").save(folder / "cmyk.tif")
-    with pytest.raises(ValueError, match="mixed colour modes: .*--channels=3"):
+    with pytest.raises(ValueError, match="mixed colour modes: .*`channels=3`"):
         commands.create_from_images(tmp_path / "out", folder)
     assert leftovers(tmp_path) == []
     commands.create_from_images(tmp_path / "out", folder, channels=3, shuffle=False)
@@ -208,7 +208,7 @@ def test_resolve_dataset_converts_once(tmp_path):
     )
     assert converted and resized != first
     assert resolve_dataset(first) == (first, False)
-    with pytest.raises(ValueError, match="--dataset: .*nothing does not exist"):
+    with pytest.raises(ValueError, match="`dataset`: .*nothing does not exist"):
         resolve_dataset(tmp_path / "nothing")
 
 

@@ -153,7 +153,7 @@ def test_a_graph_that_is_not_the_pinned_one_is_refused(archive, pinned):
         message = str(error.value)
         assert message.startswith(f"{path}: sha256 of classify_image_graph_def.pb")
         assert actual in message and pinned in message and "\n" not in message
-        assert "--inception_unverified" in message
+        assert "`inception_unverified=True`" in message
 
 
 def test_the_default_pin_refuses_a_stand_in_graph(archive):
@@ -168,7 +168,7 @@ def test_the_opt_out_loads_a_custom_graph(archive):
         np.testing.assert_allclose(
             network(images)[0], reference(images)[0], rtol=1e-5, atol=1e-6
         )
-    with pytest.raises(ValueError, match="needs --inception=PATH"):
+    with pytest.raises(ValueError, match="needs `inception=PATH`"):
         inception.InceptionNetwork.load(unverified=True)
 
 
@@ -387,8 +387,8 @@ def test_the_missing_weights_message(tmp_path):
         inception.locate_inception(cache_dir=tmp_path, url=url)
     message = str(error.value)
     assert message.startswith("The FID Inception graph is not available")
-    assert url in message and "--inception=PATH" in message
+    assert url in message and "`inception=PATH`" in message
     assert str(tmp_path / NAME) in message
     assert "\n" not in message
-    with pytest.raises(ValueError, match="--inception: /nope.pb does not exist"):
+    with pytest.raises(ValueError, match="`inception`: /nope.pb does not exist"):
         inception.InceptionNetwork.load("/nope.pb")

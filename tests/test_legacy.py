@@ -392,7 +392,7 @@ def test_tools_take_the_pickle_as_network(tmp_path):
     from msg_stylegan_tf2.evaluation import run_metrics
 
     pkl = DATA / "network-snapshot-unfused.pkl"
-    with pytest.raises(ValueError, match="--dataset is required with a network pickle"):
+    with pytest.raises(ValueError, match="`dataset` is required with a network pickle"):
         run_metrics(pkl, ["swd1k"])
     images = np.random.RandomState(0).randint(0, 256, [16, 16, 16, 3]).astype(np.uint8)
     write_arrays(tmp_path / "reals", images)

@@ -86,5 +86,5 @@ def test_data_percentage_limits_the_images(dataset):
     )
     got = np.concatenate([x.numpy() for x, _ in data])
     np.testing.assert_array_equal(got, images[:3])
-    with pytest.raises(ValueError, match="data_percentage must be in .* Received: 0"):
+    with pytest.raises(ValueError, match="`data_percentage` must be in .* Received: 0"):
         make_dataset(info, batch_size=1, data_percentage=0)

@@ -14,7 +14,7 @@ def make_strategy(name="auto", devices=None):
     MultiWorkerMirroredStrategy configured by the TF_CONFIG environment variable.
     """
     if name not in STRATEGIES:
-        raise ValueError(f"--strategy must be one of {STRATEGIES}. Received: {name!r}")
+        raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: {name!r}")
     if name == "multi_worker":  # Before anything initialises the runtime.
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
