@@ -1,1 +1,1 @@
-"""Official-format TFRecord datasets: writer, checker, tf.data reader, dataset tool commands."""
+"""Official-format TFRecord datasets: writer, checker, tf.data reader, commands."""
