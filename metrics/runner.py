@@ -1,18 +1,12 @@
 """Running a list of metrics and recording each in `<run_dir>/metric-<name>.jsonl`."""
 
-import json
 import os
 import pathlib
 import time
 from collections.abc import Callable
 
+from dnnlib.jsonl import JsonLines
 from metrics.registry import MetricOptions, evaluate
-
-
-def append_jsonl(path, record):
-    """Appends one JSON line (the file is created if needed)."""
-    with open(path, "a") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
 
 
 def evaluate_and_record(
@@ -42,8 +36,7 @@ def evaluate_and_record(
         values = evaluate(spec, options)
         seconds = time.time() - start
         results[spec.name] = values
-        append_jsonl(
-            pathlib.Path(run_dir) / f"metric-{spec.name}.jsonl",
+        JsonLines(pathlib.Path(run_dir) / f"metric-{spec.name}.jsonl").append(
             {
                 "metric": spec.name,
                 "results": values,

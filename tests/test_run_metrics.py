@@ -108,7 +108,7 @@ def test_a_graph_that_is_not_the_pinned_one_needs_the_opt_out(tmp_path):
     graph = tmp_path / "inception.pb"
     graph.write_bytes(small_graph_def().SerializeToString())
     # Refused before the generator is loaded (so no run directory is needed).
-    pattern = f"^{re.escape(str(graph))}: sha256 of .*--inception_unverified"
+    pattern = f"^{re.escape(str(graph))}: sha256 of .*`inception_unverified=True`"
     with pytest.raises(ValueError, match=pattern):
         run_metrics(tmp_path / "no-run", ["fid1k"], inception=str(graph))
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from datasets.reader import describe, make_dataset, read_error
 from dnnlib.image_io import image_grid, save_png
+from dnnlib.jsonl import JsonLines
 from msg_stylegan_tf2.losses import make_loss
 from msg_stylegan_tf2.training import snapshot
 from msg_stylegan_tf2.training.growth import make_growth
@@ -20,12 +21,7 @@ from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
 from msg_stylegan_tf2.training.signals import StopFlag
 from msg_stylegan_tf2.training.stability import Stability
 from msg_stylegan_tf2.training.state import build_state
-from msg_stylegan_tf2.training.stats import (
-    Collector,
-    JsonLines,
-    format_time,
-    peak_memory_gb,
-)
+from msg_stylegan_tf2.training.stats import Collector, format_time, peak_memory_gb
 from msg_stylegan_tf2.training.steps import TrainSteps
 from msg_stylegan_tf2.training.strategy import make_strategy
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from msg_stylegan_tf2.training.stats import JsonLines
+from dnnlib.jsonl import JsonLines
 
 
 class Stability:
