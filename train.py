@@ -23,7 +23,10 @@ flags.DEFINE_string(
     "dataset", None, "TFRecord dir, image folder or .zip (default: the emoji demo)."
 )
 flags.DEFINE_enum(
-    "preset", None, sorted(PRESETS), "Network preset (default: --arch's demo)."
+    "preset",
+    None,
+    ["auto", *sorted(PRESETS)],
+    "Network preset (default: auto for --dataset, else --arch's demo).",
 )
 flags.DEFINE_enum(
     "arch",
@@ -180,12 +183,20 @@ def fail(message):
 
 def validate_flags():
     """Checks the flags before TensorFlow starts; returns an error message or None."""
-    if FLAGS.preset and FLAGS.arch and PRESETS[FLAGS.preset].arch != FLAGS.arch:
+    if FLAGS.preset == "auto" and FLAGS.arch not in (None, "msg_stylegan"):
+        return (
+            "--preset=auto picks MSG-StyleGAN presets; give --preset for "
+            f"--arch={FLAGS.arch}."
+        )
+    if FLAGS.preset == "auto" and not FLAGS.dataset:
+        return "--preset=auto needs --dataset (it reads the dataset's resolution)."
+    preset = None if FLAGS.preset == "auto" else FLAGS.preset
+    if preset and FLAGS.arch and PRESETS[preset].arch != FLAGS.arch:
         return (
             f"--arch={FLAGS.arch} but --preset={FLAGS.preset} is "
             f"{PRESETS[FLAGS.preset].arch}; choose a {FLAGS.arch} preset."
         )
-    arch = PRESETS[FLAGS.preset].arch if FLAGS.preset else FLAGS.arch
+    arch = PRESETS[preset].arch if preset else FLAGS.arch
     if arch == "progan" and FLAGS.combine:
         return "--combine applies to MSG discriminators; progan's D has none."
     if FLAGS.metrics != ["none"]:

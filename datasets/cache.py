@@ -104,3 +104,21 @@ def plan_dataset(path, cache_dir=None, **options):
         "channels": options.get("channels") or channels,
         "classes": len(source.classes or ()),
     }
+
+
+def dataset_resolution(path):
+    """A dataset's own side: a TFRecord directory's top level; for images, the
+    largest power of two that the first image's shorter side holds (8 to 1024).
+    """
+    target, convert = _target(path, None, {})
+    if not convert and any(pathlib.Path(target).glob("*.tfrecords")):
+        from datasets.reader import describe
+
+        return describe(target, count=False).resolution
+    source = open_source(pathlib.Path(path).expanduser())
+    if not source.files:
+        raise ValueError(f"{path}: no images (png, jpg, ...) found.")
+    first = source.files[0]
+    width, height, _ = probe(source.open(first), source.display_name(first))
+    side = min(max(min(width, height), 8), 1024)
+    return 2 ** (side.bit_length() - 1)

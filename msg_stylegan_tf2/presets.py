@@ -152,6 +152,30 @@ PRESETS = {
         D={"fmap_base": 64, "fmap_max": 16, "mbstd_group_size": 2},
         train={"ema_decay": None},
     ),
+    "small_32": _preset(
+        "msg_stylegan",
+        32,
+        "Your own 32x32 (and smaller) images on a CPU: demo_32's widths.",
+        G={**_SMALL_STYLE, "mapping_fmaps": 128},
+        D={"fmap_max": 64},
+        train={"ema_rampup": 0.05},
+    ),
+    "small_64": _preset(
+        "msg_stylegan",
+        64,
+        "Your own 64x64 images on a CPU: demo_32's widths.",
+        G={**_SMALL_STYLE, "mapping_fmaps": 128},
+        D={"fmap_max": 64},
+        train={"ema_rampup": 0.05},
+    ),
+    "small_128": _preset(
+        "msg_stylegan",
+        128,
+        "Your own 128x128 (and larger) images on a CPU: demo_32's widths.",
+        G={**_SMALL_STYLE, "mapping_fmaps": 128},
+        D={"fmap_max": 64},
+        train={"ema_rampup": 0.05},
+    ),
     "tiny": _preset(
         "msg_stylegan",
         16,
@@ -175,3 +199,25 @@ DEFAULT_PRESETS = {
     "msg_progan": "msg_progan_demo_32",
     "progan": "progan_demo_32",
 }
+
+
+def auto_preset(resolution, on_gpu):
+    """The MSG-StyleGAN preset `--preset=auto` picks for a dataset.
+
+    The networks train at the dataset's own resolution whatever the preset's;
+    the preset gives the widths: the paper's on a GPU, small ones on a CPU.
+
+    Args:
+        resolution: the dataset's side.
+        on_gpu: whether a GPU trains.
+
+    Returns:
+        `(name, reason)`: the preset and one line saying why.
+    """
+    side = f"{resolution}x{resolution}"
+    if on_gpu:
+        return "msg_stylegan_256", f"{side} images on a GPU: the paper's widths"
+    name = "small_32" if resolution <= 32 else "small_64"
+    if resolution >= 128:
+        name = "small_128"
+    return name, f"{side} images on a CPU: small widths (a GPU would get the paper's)"

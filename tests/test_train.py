@@ -313,7 +313,8 @@ def test_progan_resumes_mid_fade_exactly(tmp_path, image_folder):
     ],
 )
 def test_arch_without_preset_picks_its_demo(tmp_path, image_folder, arch, preset, loss):
-    values = options(tmp_path, image_folder, preset=None, arch=arch, loss=None)
+    # Without --dataset: the demo (with one, MSG-StyleGAN picks --preset=auto).
+    values = options(tmp_path, None, preset=None, arch=arch, loss=None)
     config = cli.build_config(values)
     assert (config.preset, config.loss) == (preset, loss)
     assert (config.sched is not None) == (arch == "progan")
@@ -368,3 +369,33 @@ def test_startup_block_and_stats_jsonl(tmp_path, image_folder):
     assert keys | {"Loss/r1_penalty"} <= set(records[0])
     assert [r["kimg"] for r in records] == [2 * STEP_KIMG, 4 * STEP_KIMG]
     assert records[0]["precision"] == "float32"
+
+
+def test_auto_preset_trains_a_64x64_folder_at_64_with_small_widths(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.RandomState(0)
+    for i in range(8):
+        PIL.Image.fromarray(rng.randint(0, 256, [64, 64, 3]).astype(np.uint8)).save(
+            folder / f"{i}.png"
+        )
+    values = options(tmp_path, folder, preset=None, total_kimg=STEP_KIMG)
+    assert cli.run(values) == 0
+    out = capsys.readouterr().out
+    assert "Preset: auto chose small_64 (64x64 images on a CPU: small widths" in out
+    (run,) = (tmp_path / "results").iterdir()
+    config = json.loads((run / "training_options.json").read_text())
+    assert config["preset"] == "small_64"
+    assert config["G_kwargs"]["resolution"] == 64
+    assert config["G_kwargs"]["fmap_max"] == 64
+
+
+def test_auto_preset_by_resolution_and_device():
+    from msg_stylegan_tf2.presets import auto_preset
+
+    assert auto_preset(16, False)[0] == "small_32"
+    assert auto_preset(32, False)[0] == "small_32"
+    assert auto_preset(64, False)[0] == "small_64"
+    assert auto_preset(512, False)[0] == "small_128"
+    name, reason = auto_preset(128, True)
+    assert name == "msg_stylegan_256" and "GPU: the paper's widths" in reason

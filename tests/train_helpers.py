@@ -15,7 +15,7 @@ STEP_KIMG = 0.008  # One step of the batch of 8 used here.
 
 def options(tmp_path, image_folder, **overrides):
     values = {
-        "dataset": str(image_folder),
+        "dataset": None if image_folder is None else str(image_folder),
         "preset": "tiny",
         "resolution": None,
         "combine": None,

@@ -54,12 +54,34 @@ def progressive_schedule(options, preset):
 
 
 def preset_name(options):
-    """`--preset`, else the default preset of `--arch`, else "demo_32"."""
+    """`--preset`; else "auto" for a `--dataset` (MSG-StyleGAN), else the
+    default preset of `--arch` (the demo)."""
     from msg_stylegan_tf2.presets import DEFAULT_PRESETS
 
     if options.get("preset"):
         return options["preset"]
+    if options.get("dataset") and options.get("arch") in (None, "msg_stylegan"):
+        return "auto"
     return DEFAULT_PRESETS[options.get("arch") or "msg_stylegan"]
+
+
+def _auto_preset(options):
+    # The preset for the dataset's own resolution and this machine.
+    import tensorflow as tf
+
+    from datasets.cache import dataset_resolution
+    from msg_stylegan_tf2.presets import auto_preset
+
+    if options.get("arch") not in (None, "msg_stylegan"):
+        raise ValueError(
+            f"--preset=auto picks MSG-StyleGAN presets; give --preset for "
+            f"--arch={options['arch']}."
+        )
+    resolution = options.get("resolution") or dataset_resolution(options["dataset"])
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    name, reason = auto_preset(resolution, on_gpu)
+    print(f"Preset: auto chose {name} ({reason}).")
+    return name, resolution
 
 
 CONVERSION_OPTIONS = ("transform", "channels", "labels_from")
@@ -112,6 +134,9 @@ def build_config(options):
     from msg_stylegan_tf2.training.config import TrainingConfig
 
     preset_id = preset_name(options)
+    if preset_id == "auto":
+        preset_id, resolution = _auto_preset(options)
+        options = {**options, "resolution": resolution}
     preset = get_preset(preset_id)
     tfrecord_dir, data_kwargs = _dataset(options, preset)
     g_kwargs = {**preset.G, **data_kwargs}
