@@ -114,6 +114,13 @@ flags.DEFINE_float(
     "ema_rampup", None, "Cap the EMA half-life at this fraction of the images seen."
 )
 flags.DEFINE_boolean("mirror_augment", None, "Flip reals left-right at random.")
+flags.DEFINE_integer(
+    "freeze_d",
+    None,
+    "Freeze-D: D's first N blocks, from the highest resolution, keep their "
+    "weights (default 0).",
+    lower_bound=0,
+)
 flags.DEFINE_float(
     "tick_kimg", None, "Progress line every N kimg (default 10).", lower_bound=0.001
 )

@@ -266,3 +266,39 @@ def test_spectral_norm_of_both_networks_keeps_each_g_kernel_near_unit_norm():
     # The states are checkpointed by name.
     names = [k for k in G.official_variable_map() if "sn_u" in k]
     assert names == [f"G/sn_u_{i:03d}" for i in range(16)]
+
+
+@pytest.mark.parametrize("preset", ["tiny", "tiny_progan"])
+def test_freeze_d_keeps_the_first_blocks_and_trains_the_rest(preset):
+    # Freeze-D: D's blocks from the highest resolution down, FromRGB/combine
+    # of those levels included, keep their weights.
+    network = {"mbstd_group_size": 0} if preset == "tiny_progan" else NETWORK
+    G, D = build_networks(preset, **network)
+    Gs, _ = build_networks(preset, **network)
+    progressive = preset == "tiny_progan"
+    views = GrowingViews(D.resolution_log2) if progressive else whole_pyramids
+    steps = TrainSteps(
+        tf.distribute.get_strategy(),
+        TrainingState(G, D, Gs, adam(), adam()),
+        make_loss("logistic"),
+        views,
+        label_size=0 if progressive else 2,
+        freeze_d=2,
+    )
+    before = {name: v.numpy() for name, (v, _) in D.official_variable_map().items()}
+    frozen = {id(w) for block in D.blocks[:2] for w in block.trainable_weights}
+    assert frozen and len(frozen) < len(D.trainable_weights)
+    rng = np.random.RandomState(0)
+    images = tf.constant(rng.randint(0, 256, [4, 16, 16, 3]), tf.uint8)
+    labels = tf.constant(np.eye(2, dtype=np.float32)[[0, 1, 0, 1]])
+    batch = (images, labels[:, : 0 if progressive else 2])
+    for step in range(2):
+        steps.d_step(batch, tf.constant(step, tf.int64))
+    for name, (variable, _) in D.official_variable_map().items():
+        if not variable.trainable:
+            continue
+        moved = not np.array_equal(variable.numpy(), before[name])
+        if id(variable) in frozen:
+            assert not moved, name
+        elif not (progressive and "FromRGB" in name):  # Lower levels' unused.
+            assert moved, name

@@ -14,7 +14,7 @@ OPTIONS = (
     "G_smoothing_kimg", "ema_rampup", "ema_decay", "mirror_augment", "tick_kimg",
     "image_snapshot_ticks", "network_snapshot_ticks", "keep_checkpoints",
     "grid_images", "seed", "strategy", "mixed_precision", "jit", "max_images",
-    "data_percentage", "inception", "inception_unverified",
+    "data_percentage", "inception", "inception_unverified", "freeze_d",
 )  # fmt: skip
 
 
@@ -150,6 +150,12 @@ def build_config(options):
         d_kwargs["spectral_norm"] = True
     if options.get("spectral_norm") == "both":
         g_kwargs["spectral_norm"] = True
+    blocks = int(data_kwargs["resolution"]).bit_length() - 2  # D's, 4x4 up.
+    if (options.get("freeze_d") or 0) >= blocks:
+        raise ValueError(
+            f"--freeze_d={options['freeze_d']} would freeze all of D's {blocks} "
+            "blocks; freeze fewer."
+        )
     return TrainingConfig(
         dataset=tfrecord_dir,
         preset=preset_id,
@@ -171,7 +177,7 @@ RESUME_CHANGEABLE = (
     "lrate_rampup_kimg", "adam_beta1", "adam_beta2", "D_repeats",
     "G_smoothing_kimg", "ema_rampup", "ema_decay", "mirror_augment", "tick_kimg",
     "image_snapshot_ticks", "network_snapshot_ticks", "keep_checkpoints",
-    "grid_images", "metrics", "inception", "inception_unverified",
+    "grid_images", "metrics", "inception", "inception_unverified", "freeze_d",
 )  # fmt: skip
 RESUME_REFUSED = (
     "dataset", "preset", "arch", "resolution", "combine", "use_wscale",

@@ -32,6 +32,9 @@ class TrainingConfig:
     ema_rampup: float | None = None
     ema_decay: float | None = None
     mirror_augment: bool = False
+    # Freeze-D (Mo et al. 2020): D's first blocks, from the highest
+    # resolution, that keep their weights (FromRGB/combine of their levels too).
+    freeze_d: int = 0
     tick_kimg: float = 10.0
     image_snapshot_ticks: int = 1
     network_snapshot_ticks: int = 10

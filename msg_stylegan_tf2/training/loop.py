@@ -72,6 +72,11 @@ class Trainer:
             (self.G, self.Gs, self.D),
             (self.g_opt, self.d_opt),
         )
+        if config.freeze_d >= len(self.D.blocks):
+            raise ValueError(
+                f"`freeze_d={config.freeze_d}` would freeze all of D's "
+                f"{len(self.D.blocks)} blocks; freeze fewer."
+            )
         if self.growth.batch % replicas:
             raise ValueError(
                 f"the minibatch ({self.growth.batch}) must be divisible by the number "
@@ -92,6 +97,7 @@ class Trainer:
             mirror_augment=config.mirror_augment,
             seed=config.seed,
             jit=config.jit,
+            freeze_d=config.freeze_d,
         )
         rng = np.random.RandomState(config.seed)
         self.grid_latents = rng.randn(config.grid_images, self.G.latent_size).astype(

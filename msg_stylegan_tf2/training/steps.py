@@ -15,6 +15,12 @@ from msg_stylegan_tf2.training.ema import pair_weights, update_ema
 _fold_in = tf.random.experimental.stateless_fold_in
 
 
+def trainable_weights_except(network, frozen_layers):
+    """The network's trainable weights but those of `frozen_layers`."""
+    frozen = {id(w) for layer in frozen_layers for w in layer.trainable_weights}
+    return [w for w in network.trainable_weights if id(w) not in frozen]
+
+
 class TrainSteps:
     """D step, G step and Gs update for one G/D pair under a strategy.
 
@@ -32,6 +38,8 @@ class TrainSteps:
         mirror_augment: flip reals left-right with probability 1/2.
         seed: base seed of the run.
         jit: compile the steps with XLA.
+        freeze_d: D's first blocks (from the highest resolution) that keep
+            their weights (Freeze-D).
     """
 
     def __init__(
@@ -44,6 +52,7 @@ class TrainSteps:
         mirror_augment=False,
         seed=0,
         jit=False,
+        freeze_d=0,
     ):
         self.strategy, self.loss, self.views = strategy, loss, views
         self.G, self.D, self.Gs = state.G, state.D, state.Gs
@@ -52,6 +61,7 @@ class TrainSteps:
         self.latent_size = state.G.latent_size
         self.label_size, self.mirror_augment = label_size, mirror_augment
         self.seed = int(seed)
+        self.d_weights = trainable_weights_except(self.D, self.D.blocks[:freeze_d])
         self.ema_pairs = pair_weights(self.Gs, self.G)
         self._d_function = tf.function(self._d_step, jit_compile=jit or None)
         self._g_function = tf.function(self._g_step, jit_compile=jit or None)
@@ -122,7 +132,7 @@ class TrainSteps:
                 gradient_scale,
             )
             total = tf.reduce_sum(loss) / global_batch
-        self._apply(self.d_opt, tape, total, self.D.trainable_weights, self.d_scaler)
+        self._apply(self.d_opt, tape, total, self.d_weights, self.d_scaler)
         return self._per_replica_share(terms, global_batch)
 
     def _g_replica(self, images, labels, step, global_batch):
