@@ -220,4 +220,4 @@ def auto_preset(resolution, on_gpu):
     name = "small_32" if resolution <= 32 else "small_64"
     if resolution >= 128:
         name = "small_128"
-    return name, f"{side} images on a CPU: small widths (a GPU would get the paper's)"
+    return name, f"{side} images on a CPU: small widths; a GPU would get the paper's"
