@@ -114,6 +114,12 @@ flags.DEFINE_float(
     "ema_rampup", None, "Cap the EMA half-life at this fraction of the images seen."
 )
 flags.DEFINE_boolean("mirror_augment", None, "Flip reals left-right at random.")
+flags.DEFINE_string(
+    "finetune_from",
+    None,
+    "Start a new run from these networks: a run directory, a checkpoint, or an "
+    "official msg-stylegan-tf or ProGAN pickle.",
+)
 flags.DEFINE_integer(
     "freeze_d",
     None,

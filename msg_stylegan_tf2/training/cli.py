@@ -15,6 +15,7 @@ OPTIONS = (
     "image_snapshot_ticks", "network_snapshot_ticks", "keep_checkpoints",
     "grid_images", "seed", "strategy", "mixed_precision", "jit", "max_images",
     "data_percentage", "inception", "inception_unverified", "freeze_d",
+    "finetune_from",
 )  # fmt: skip
 
 
@@ -54,12 +55,31 @@ def progressive_schedule(options, preset):
 
 
 def preset_name(options):
-    """`--preset`; else "auto" for a `--dataset` (MSG-StyleGAN), else the
-    default preset of `--arch` (the demo)."""
-    from msg_stylegan_tf2.presets import DEFAULT_PRESETS
+    """`--preset`; else the preset of the run `--finetune_from` names; else
+    "auto" for a `--dataset` (MSG-StyleGAN), else the default preset of
+    `--arch` (the demo)."""
+    from msg_stylegan_tf2.presets import DEFAULT_PRESETS, PRESETS
 
     if options.get("preset"):
         return options["preset"]
+    source = options.get("finetune_from")
+    if source:
+        from msg_stylegan_tf2.training.config import TrainingConfig
+
+        path = pathlib.Path(source).expanduser()
+        run_dir = path if path.is_dir() else path.parent.parent
+        if path.suffix == ".pkl" or not (run_dir / "training_options.json").is_file():
+            raise ValueError(
+                f"--finetune_from={source}: give --preset matching its networks "
+                "(e.g. msg_stylegan_1024 for an official FFHQ pickle)."
+            )
+        preset = TrainingConfig.load(run_dir).preset
+        if preset not in PRESETS:
+            raise ValueError(
+                f"--finetune_from={source}: its preset {preset!r} is not one of "
+                "ours; give --preset matching its networks."
+            )
+        return preset
     if options.get("dataset") and options.get("arch") in (None, "msg_stylegan"):
         return "auto"
     return DEFAULT_PRESETS[options.get("arch") or "msg_stylegan"]
@@ -182,6 +202,7 @@ RESUME_CHANGEABLE = (
 RESUME_REFUSED = (
     "dataset", "preset", "arch", "resolution", "combine", "use_wscale",
     "spectral_norm", "max_images", "data_percentage", "seed", "mixed_precision",
+    "finetune_from",
     *CONVERSION_OPTIONS,
 )  # fmt: skip
 PROCESS_OPTIONS = ("strategy", "jit")
@@ -292,6 +313,12 @@ def run(options, given=()):
         print(config.to_json())
         return 0
     inception = load_metric_networks(config)  # Fails before anything is written.
+    source = None
+    if config.finetune_from and not options.get("resume"):
+        from msg_stylegan_tf2.training import finetune
+
+        source = finetune.load_source(config.finetune_from)
+        finetune.check_source(source, config, config.finetune_from)
     if not options.get("resume"):
         name = pathlib.Path(options.get("dataset") or "emoji64").stem or "data"
         run_dir = create_run_dir(options["outdir"], f"{config.preset}-{name}")
@@ -305,6 +332,12 @@ def run(options, given=()):
         trainer = Trainer(config, run_dir, log, strategy, evaluate)
         for line in trainer.startup_lines():
             log(line)
+        if source is not None:
+            finetune.copy_networks(source, trainer.state, config.finetune_from)
+            log(
+                f"Fine-tuning from {config.finetune_from}: G, D, Gs and the W "
+                "average copied; fresh optimizers; kimg 0."
+            )
         if options.get("resume"):
             if checkpoint is None and trainer.checkpointer.latest is None:
                 log(f"{run_dir}: no checkpoint yet; training from kimg 0.")

@@ -35,6 +35,9 @@ class TrainingConfig:
     # Freeze-D (Mo et al. 2020): D's first blocks, from the highest
     # resolution, that keep their weights (FromRGB/combine of their levels too).
     freeze_d: int = 0
+    # Fine-tuning: the run directory, checkpoint or pickle the networks came
+    # from (None: trained from scratch).
+    finetune_from: str | None = None
     tick_kimg: float = 10.0
     image_snapshot_ticks: int = 1
     network_snapshot_ticks: int = 10

@@ -1,0 +1,85 @@
+"""Fine-tuning: every weight copied from the source, fresh optimizers at kimg 0,
+the source recorded; a source of another shape refused in one line."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from train_helpers import ROOT, STEP_KIMG, options
+
+from msg_stylegan_tf2.official import official_variables
+from msg_stylegan_tf2.training import cli, finetune
+from msg_stylegan_tf2.training.loop import Trainer
+
+
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory, image_folder):
+    tmp = tmp_path_factory.mktemp("source")
+    assert cli.run(options(tmp, image_folder, total_kimg=2 * STEP_KIMG)) == 0
+    (run,) = (tmp / "results").iterdir()
+    return run
+
+
+def test_finetuning_copies_every_weight_and_starts_afresh(
+    tmp_path, image_folder, source_run
+):
+    source = finetune.load_source(source_run)
+    values = options(tmp_path, image_folder, preset=None, finetune_from=str(source_run))
+    config = cli.build_config(values)
+    assert config.preset == "tiny" and config.finetune_from == str(source_run)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    trainer = Trainer(config, run_dir, lambda line: None)
+    finetune.copy_networks(source, trainer.state, config.finetune_from)
+    for name in ("G", "D", "Gs"):
+        ours = official_variables(getattr(trainer.state, name))
+        theirs = official_variables(source[name])
+        assert ours.keys() == theirs.keys()
+        for key in ours:
+            np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+    assert "G/dlatent_avg" in ours  # The W average came too.
+    assert trainer.nimg == 0 and int(trainer.g_opt.iterations.numpy()) == 0
+    slots = [v for v in trainer.d_opt.variables if "momentum" in v.path]
+    assert slots and not any(np.any(v.numpy()) for v in slots)
+
+
+def test_finetuning_through_train_py_records_the_source(
+    tmp_path, image_folder, source_run
+):
+    values = options(tmp_path, image_folder, preset=None, finetune_from=str(source_run))
+    assert cli.run(values) == 0
+    (run,) = (tmp_path / "results").iterdir()
+    saved = json.loads((run / "training_options.json").read_text())
+    assert saved["finetune_from"] == str(source_run)
+    log = (run / "log.txt").read_text()
+    assert f"Fine-tuning from {source_run}: G, D, Gs and the W average copied" in log
+    reader = tf.train.load_checkpoint(str(run / "checkpoints"))
+    assert reader.get_tensor("cur_nimg/.ATTRIBUTES/VARIABLE_VALUE") == 32
+
+
+def test_a_source_of_another_shape_is_refused_in_one_line(
+    tmp_path, image_folder, source_run
+):
+    values = options(
+        tmp_path, image_folder, resolution=32, finetune_from=str(source_run)
+    )
+    with pytest.raises(ValueError) as error:
+        cli.run(values)
+    message = str(error.value)
+    assert "its networks differ from this run's dataset: resolution 16" in message
+    assert "(this run: 32)" in message and "\n" not in message
+    assert not (tmp_path / "results").exists()  # Refused before any run.
+
+
+def test_a_pickle_needs_a_preset_and_one_of_another_shape_is_refused(
+    tmp_path, image_folder
+):
+    pickle = ROOT / "tests" / "data" / "official" / "network-snapshot-unfused.pkl"
+    values = options(tmp_path, image_folder, preset=None, finetune_from=str(pickle))
+    with pytest.raises(ValueError, match="give --preset matching its networks"):
+        cli.build_config(values)
+    values = options(tmp_path, image_folder, finetune_from=str(pickle))
+    with pytest.raises(ValueError, match="its G differs from this run's preset tiny"):
+        cli.run(values)
+    assert not (tmp_path / "results").exists()
