@@ -81,6 +81,16 @@ def resolve_dataset(path, cache_dir=None, **options):
     return str(target), True
 
 
+def _first_image(path, labels_from=None):
+    # The images' source and its first image's (width, height, channels),
+    # read from the header only.
+    source = open_source(pathlib.Path(path).expanduser(), labels_from)
+    if not source.files:
+        raise ValueError(f"{path}: no images (png, jpg, ...) found.")
+    first = source.files[0]
+    return source, probe(source.open(first), source.display_name(first))
+
+
 def plan_dataset(path, cache_dir=None, **options):
     """What `resolve_dataset` would give, without converting anything.
 
@@ -93,11 +103,7 @@ def plan_dataset(path, cache_dir=None, **options):
     target, convert = _target(path, cache_dir, options)
     if not convert:
         return str(target), None
-    source = open_source(pathlib.Path(path).expanduser(), options.get("labels_from"))
-    if not source.files:
-        raise ValueError(f"{path}: no images (png, jpg, ...) found.")
-    first = source.files[0]
-    width, _, channels = probe(source.open(first), source.display_name(first))
+    source, (width, _, channels) = _first_image(path, options.get("labels_from"))
     return str(target), {
         "images": len(source.files),
         "resolution": options.get("resolution") or width,
@@ -115,10 +121,6 @@ def dataset_resolution(path):
         from datasets.reader import describe
 
         return describe(target, count=False).resolution
-    source = open_source(pathlib.Path(path).expanduser())
-    if not source.files:
-        raise ValueError(f"{path}: no images (png, jpg, ...) found.")
-    first = source.files[0]
-    width, height, _ = probe(source.open(first), source.display_name(first))
+    _, (width, height, _) = _first_image(path)
     side = min(max(min(width, height), 8), 1024)
     return 2 ** (side.bit_length() - 1)

@@ -133,27 +133,45 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(
     assert "\n" not in str(error.value)
 
 
-def test_checkpoints_of_older_versions_with_the_reader_state_restore(
-    tmp_path, image_folder
-):
+def older_checkpoint(tmp_path, image_folder, old_parts):
+    """A 2-step run, and a checkpoint of it as an earlier version wrote it:
+    `old_parts(trainer, current)` gives what it held besides G, D, Gs and
+    cur_nimg. Returns `(config, run_dir, path, G and D weights)`."""
     config, run_dir = trained_run(tmp_path, image_folder, steps=2)
     trainer = Trainer(config, run_dir, lambda line: None)
     trainer.resume()
-    expected = [w.numpy() for w in (*trainer.G.weights, *trainer.D.weights)]
+    weights = [w.numpy() for w in (*trainer.G.weights, *trainer.D.weights)]
     current = trainer.checkpointer.checkpoint
-    parts = ("G", "D", "Gs", "g_opt", "d_opt", "cur_nimg", "step")
     old = tf.train.Checkpoint(
-        iterator=iter(tf.data.Dataset.range(100).cache().shuffle(50, seed=1)),
-        **{name: getattr(current, name) for name in parts},
+        **{name: getattr(current, name) for name in ("G", "D", "Gs", "cur_nimg")},
+        **old_parts(trainer, current),
     )
-    path = old.save(str(tmp_path / "old" / "ckpt"))
-    assert any(n.startswith("iterator/") for n, _ in tf.train.list_variables(path))
-    trainer = Trainer(config, run_dir, lambda line: None)
-    assert trainer.resume(path) == path
-    assert trainer.nimg == 16
+    return config, run_dir, old.save(str(tmp_path / "old" / "ckpt")), weights
+
+
+def resume_from(config, run_dir, path, expected, lines):
+    trainer = Trainer(config, run_dir, lines.append)
+    assert trainer.resume(path) == path and trainer.nimg == 16
     restored = [w.numpy() for w in (*trainer.G.weights, *trainer.D.weights)]
     for ours, theirs in zip(restored, expected, strict=True):
         np.testing.assert_array_equal(ours, theirs)
+    return trainer
+
+
+def test_checkpoints_of_older_versions_with_the_reader_state_restore(
+    tmp_path, image_folder
+):
+    def reader_state(trainer, current):
+        return {
+            "iterator": iter(tf.data.Dataset.range(100).cache().shuffle(50, seed=1)),
+            **{name: getattr(current, name) for name in ("g_opt", "d_opt", "step")},
+        }
+
+    config, run_dir, path, expected = older_checkpoint(
+        tmp_path, image_folder, reader_state
+    )
+    assert any(n.startswith("iterator/") for n, _ in tf.train.list_variables(path))
+    resume_from(config, run_dir, path, expected, [])
 
 
 def test_checkpoints_with_optimizer_slots_by_position_restore_afresh(
@@ -161,28 +179,22 @@ def test_checkpoints_with_optimizer_slots_by_position_restore_afresh(
 ):
     # Earlier versions saved Adam's slots by position, an order that changes
     # when a network's code does; such a run resumes with Adam's state reset.
-    config, run_dir = trained_run(tmp_path, image_folder, steps=2)
-    trainer = Trainer(config, run_dir, lambda line: None)
-    trainer.resume()
-    expected = [w.numpy() for w in (*trainer.G.weights, *trainer.D.weights)]
-    current = trainer.checkpointer.checkpoint
-    old = tf.train.Checkpoint(
-        **{name: getattr(current, name) for name in ("G", "D", "Gs", "cur_nimg")},
-        step=current.step,
-        **{
-            name: tf.train.Checkpoint(
-                **{f"variable{i:04d}": v for i, v in enumerate(optimizer.variables)}
-            )
-            for name, optimizer in (("g_opt", trainer.g_opt), ("d_opt", trainer.d_opt))
-        },
+    def positional_slots(trainer, current):
+        return {
+            "step": current.step,
+            **{
+                name: tf.train.Checkpoint(
+                    **{f"variable{i:04d}": v for i, v in enumerate(opt.variables)}
+                )
+                for name, opt in (("g_opt", trainer.g_opt), ("d_opt", trainer.d_opt))
+            },
+        }
+
+    config, run_dir, path, expected = older_checkpoint(
+        tmp_path, image_folder, positional_slots
     )
-    path = old.save(str(tmp_path / "old" / "ckpt"))
     lines = []
-    trainer = Trainer(config, run_dir, lines.append)
-    assert trainer.resume(path) == path and trainer.nimg == 16
-    restored = [w.numpy() for w in (*trainer.G.weights, *trainer.D.weights)]
-    for ours, theirs in zip(restored, expected, strict=True):
-        np.testing.assert_array_equal(ours, theirs)
+    trainer = resume_from(config, run_dir, path, expected, lines)
     assert sum("its Adam state starts afresh" in line for line in lines) == 2
     assert int(trainer.g_opt.iterations.numpy()) == 0
     assert all(

@@ -2,60 +2,21 @@
 pickle's networks (G, D, Gs and the W average), with fresh optimizers at kimg 0.
 """
 
-import pathlib
-
-import tensorflow as tf
-
 from msg_stylegan_tf2.official import assign_official_variables, official_variables
+from msg_stylegan_tf2.training.snapshot import load_networks
 
 # The data options a source must share with the run (the networks' shapes).
 DATA_OPTIONS = ("resolution", "num_channels", "label_size")
 
 
 def load_source(path):
-    """The networks at `path`: a run directory (its newest checkpoint), a
-    checkpoint `<run>/checkpoints/ckpt-N`, or an official msg-stylegan-tf or
-    ProGAN pickle (read by the memory-safe loader).
-
-    Returns:
-        `{"G": ..., "D": ..., "Gs": ...}`, built, with the source's weights.
+    """The networks at `path` (a run directory, a checkpoint, or an official
+    msg-stylegan-tf or ProGAN pickle): `{"G", "D", "Gs"}`, built and restored.
 
     Raises:
         ValueError: one line naming `path` and what is wrong.
     """
-    from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
-    from msg_stylegan_tf2.training.config import TrainingConfig
-    from msg_stylegan_tf2.training.snapshot import network_variables
-
-    path = pathlib.Path(path).expanduser()
-    if path.suffix == ".pkl":
-        from msg_stylegan_tf2.legacy import load_network_pkl
-
-        return load_network_pkl(path)
-    if not path.exists():
-        raise ValueError(f"{path}: no such run directory, checkpoint or pickle.")
-    run_dir = path if path.is_dir() else path.parent.parent
-    config = TrainingConfig.load(run_dir)
-    checkpoint = str(path)
-    if path.is_dir():
-        checkpoint = tf.train.latest_checkpoint(str(path / "checkpoints"))
-        if checkpoint is None:
-            raise ValueError(f"{path}: this run has no checkpoint yet.")
-    networks = {
-        "G": GENERATORS[config.arch](**config.G_kwargs),
-        "D": DISCRIMINATORS[config.arch](**config.D_kwargs),
-        "Gs": GENERATORS[config.arch](**config.G_kwargs),
-    }
-    for network in networks.values():
-        network.build()
-    views = {name: network_variables(n) for name, n in networks.items()}
-    try:
-        status = tf.train.Checkpoint(**views).restore(checkpoint).expect_partial()
-        status.assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise ValueError(f"{checkpoint}: cannot read its networks ({first}).") from e
-    return networks
+    return load_networks(path)[0]
 
 
 def check_source(source, config, path):

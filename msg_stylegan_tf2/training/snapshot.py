@@ -220,25 +220,29 @@ def generate_in_batches(Gs, latents, labels, batch):
     return outputs
 
 
-def load_generator(path, which="Gs"):
-    """Builds a generator from a run directory or checkpoint and restores it.
+def load_networks(path, names=("G", "D", "Gs")):
+    """Builds networks from a run directory, checkpoint or pickle and restores them.
 
     Args:
         path: a run directory (latest checkpoint), `<run>/checkpoints/ckpt-N`,
             or an official network pickle (`.pkl`, read safely).
-        which: "Gs" (the moving average) or "G".
+        names: which of "G", "D", "Gs".
 
     Returns:
-        `(generator, config, checkpoint_path)`; config is None for a pickle.
+        `({name: network}, config, checkpoint_path)`; config is None for a pickle.
+
+    Raises:
+        ValueError: one line naming the path and what is wrong.
     """
-    from msg_stylegan_tf2.networks import GENERATORS
+    from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
     from msg_stylegan_tf2.training.config import TrainingConfig
 
-    path = pathlib.Path(path)
+    path = pathlib.Path(path).expanduser()
     if path.suffix == ".pkl":
         from msg_stylegan_tf2.legacy import load_network_pkl
 
-        return load_network_pkl(path)[which], None, str(path)
+        networks = load_network_pkl(path)
+        return {name: networks[name] for name in names}, None, str(path)
     run_dir = path if path.is_dir() else path.parent.parent
     config = TrainingConfig.load(run_dir)
     checkpoint = (
@@ -248,12 +252,32 @@ def load_generator(path, which="Gs"):
     )
     if checkpoint is None:
         raise ValueError(f"{run_dir}: no checkpoint.")
-    generator = GENERATORS[config.arch](**config.G_kwargs)
-    generator.build()
-    view = tf.train.Checkpoint(**{which: network_variables(generator)})
-    status = view.restore(checkpoint).expect_partial()
-    status.assert_existing_objects_matched()
-    return generator, config, checkpoint
+    networks = {}
+    for name in names:
+        kind = DISCRIMINATORS if name == "D" else GENERATORS
+        networks[name] = kind[config.arch](
+            **(config.D_kwargs if name == "D" else config.G_kwargs)
+        )
+        networks[name].build()
+    views = {name: network_variables(n) for name, n in networks.items()}
+    try:
+        status = tf.train.Checkpoint(**views).restore(checkpoint).expect_partial()
+        status.assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError) as e:
+        raise ValueError(
+            f"{checkpoint}: cannot read its networks ({_first_line(e)})."
+        ) from e
+    return networks, config, checkpoint
+
+
+def load_generator(path, which="Gs"):
+    """`load_networks` of one generator: `(generator, config, checkpoint)`.
+
+    Args:
+        which: "Gs" (the moving average) or "G".
+    """
+    networks, config, checkpoint = load_networks(path, (which,))
+    return networks[which], config, checkpoint
 
 
 def write_network_run(G, D, Gs, out_dir, note=""):
