@@ -5,7 +5,8 @@ iteration (D step with R1, G step, Gs update; `TrainSteps`) on one device and
 reports images/s. FLOPs per training image are counted analytically from every
 convolution and dense layer (see `step_flops_per_image`). The machine's peak
 matmul FLOP/s (float32 and bfloat16) is measured in the same run, so the ratio is
-comparable across machines. Prints a markdown table.
+comparable across machines. Prints the hardware (CPU model, AMX and AVX512-BF16,
+threads, GPUs), then a markdown table.
 
 Usage:
     python bench/train_throughput.py
@@ -25,6 +26,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from dnnlib import hardware  # noqa: E402
 from msg_stylegan_tf2.layers import EqualizedConv2D, EqualizedDense  # noqa: E402
 from msg_stylegan_tf2.losses import make_loss  # noqa: E402
 from msg_stylegan_tf2.networks import build_networks  # noqa: E402
@@ -152,6 +154,11 @@ def measure(arch, resolution, precision):
 
 def main(argv):
     del argv
+    found = hardware.detect()
+    choice, reason = hardware.resolve_precision(found.cpu_flags, found.gpu_capabilities)
+    auto = f"--mixed_precision=auto chooses {choice}: {reason}"
+    machine = f"{hardware.summary(found)}\n{auto}"
+    print(machine)
     peaks = {
         "fp32": peak_matmul_flops(tf.float32),
         "bf16": peak_matmul_flops(tf.bfloat16),
@@ -184,9 +191,8 @@ def main(argv):
                 )
     devices = [d.device_type for d in tf.config.list_logical_devices()]
     print(
-        f"\nbatch {FLAGS.batch}, fmap_max {FLAGS.fmap_max}, jit {FLAGS.jit}, "
-        f"{os.cpu_count()} CPU "
-        f"cores, devices {devices}\n"
+        f"\n{machine}\nbatch {FLAGS.batch}, fmap_max {FLAGS.fmap_max}, "
+        f"jit {FLAGS.jit}, devices {devices}\n"
     )
     print(
         "| arch | res | precision | img/s | GFLOP/img | achieved GFLOP/s "
