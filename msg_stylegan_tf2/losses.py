@@ -87,6 +87,7 @@ class Loss(abc.ABC):
         loss_scale=1.0,
         mix_factors=None,
         input_gradient_scale=1.0,
+        penalties=True,
     ):
         """Discriminator loss.
 
@@ -100,18 +101,22 @@ class Loss(abc.ABC):
                 between reals and fakes (default: uniform random).
             input_gradient_scale: multiplies the input gradients of every
                 penalty (see `gradient_penalty_terms`).
+            penalties: include R1 and R2 (False: lazy regularization adds
+                them in a step of their own, `d_penalties`); a loss's own
+                gradient penalty (`d_extra`) is always included.
 
         Returns:
             `(loss [N], terms)`: terms maps names to `[N]` values for logging.
         """
         fakes = [tf.stop_gradient(f) for f in fakes]
-        if self.r1_gamma > 0:
+        r1_gamma, r2_gamma = (self.r1_gamma, self.r2_gamma) if penalties else (0, 0)
+        if r1_gamma > 0:
             real_scores, grads = gradient_penalty_terms(
                 D, reals, labels, loss_scale, len(fakes), input_gradient_scale
             )
         else:
             real_scores = _scores(D, downsample_pyramid(reals, len(fakes)), labels)
-        if self.r2_gamma > 0:
+        if r2_gamma > 0:
             fake_scores, fake_grads = gradient_penalty_terms(
                 D, fakes, labels, loss_scale, None, input_gradient_scale
             )
@@ -119,11 +124,11 @@ class Loss(abc.ABC):
             fake_scores = _scores(D, fakes, labels)
         loss = self.d_value(real_scores, fake_scores)
         terms = {"Loss/scores/real": real_scores, "Loss/scores/fake": fake_scores}
-        if self.r1_gamma > 0:
+        if r1_gamma > 0:
             r1 = squared_norm_per_level(grads)
             loss += r1 * (self.r1_gamma * 0.5)
             terms["Loss/r1_penalty"] = r1
-        if self.r2_gamma > 0:
+        if r2_gamma > 0:
             r2 = squared_norm_per_level(fake_grads)
             loss += r2 * (self.r2_gamma * 0.5)
             terms["Loss/r2_penalty"] = r2
@@ -132,6 +137,43 @@ class Loss(abc.ABC):
         )
         terms.update(extra)
         terms["Loss/D/total"] = loss
+        return loss, terms
+
+    def d_penalties(
+        self, D, reals, fakes, labels, weight, loss_scale=1.0, input_gradient_scale=1.0
+    ):
+        """R1 and R2 alone, their gammas times `weight`: the loss of lazy
+        regularization's step (StyleGAN2), with `weight` its interval.
+
+        Args:
+            D, reals, fakes, labels, loss_scale, input_gradient_scale: as in
+                `d_loss`.
+            weight: multiplies both gammas (the interval N of the step).
+
+        Returns:
+            `(loss [N], terms)`; terms: the penalties (as in `d_loss`) and
+            `Loss/D/reg`, the loss.
+
+        Raises:
+            ValueError: neither penalty is on.
+        """
+        if not (self.r1_gamma > 0 or self.r2_gamma > 0):
+            raise ValueError("`d_penalties` needs `r1_gamma` or `r2_gamma` > 0.")
+        loss, terms = 0.0, {}
+        if self.r1_gamma > 0:
+            _, grads = gradient_penalty_terms(
+                D, reals, labels, loss_scale, len(fakes), input_gradient_scale
+            )
+            terms["Loss/r1_penalty"] = squared_norm_per_level(grads)
+            loss += terms["Loss/r1_penalty"] * (self.r1_gamma * 0.5 * weight)
+        if self.r2_gamma > 0:
+            fakes = [tf.stop_gradient(f) for f in fakes]
+            _, grads = gradient_penalty_terms(
+                D, fakes, labels, loss_scale, None, input_gradient_scale
+            )
+            terms["Loss/r2_penalty"] = squared_norm_per_level(grads)
+            loss += terms["Loss/r2_penalty"] * (self.r2_gamma * 0.5 * weight)
+        terms["Loss/D/reg"] = loss
         return loss, terms
 
     def g_loss(self, D, reals, fakes, labels):

@@ -27,20 +27,27 @@ class DynamicLossScale:
         """Unscaled float32 gradients of `loss`, zeroed when any overflowed.
 
         Returns:
-            `(grads, finite)`.
+            `(grads, finite)`; a gradient is None where `loss` does not depend
+            on the weight (e.g. D's output bias in a penalty's loss).
         """
         scale = tf.identity(self.scale)
         # Seeding the backward pass with `scale` differentiates loss * scale.
         grads = tape.gradient(loss, weights, output_gradients=scale)
-        grads = [tf.cast(g, tf.float32) / scale for g in grads]
+        grads = [None if g is None else tf.cast(g, tf.float32) / scale for g in grads]
         bad = tf.add_n(
-            [tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32)) for g in grads]
+            [
+                tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32))
+                for g in grads
+                if g is not None
+            ]
         )
         context = tf.distribute.get_replica_context()
         if context is not None:
             bad = context.all_reduce(tf.distribute.ReduceOp.SUM, bad)
         finite = tf.equal(bad, 0.0)
-        grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+        grads = [
+            None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in grads
+        ]
         return grads, finite
 
     def update(self, finite):
