@@ -10,7 +10,6 @@ Examples:
     python export.py --network=results/00000-demo_32-emoji64 --out=exported/e --tflite
 """
 
-
 from absl import app, flags
 
 from dnnlib import cli

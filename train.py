@@ -15,7 +15,12 @@ Examples:
 
 from absl import app, flags
 
-from msg_stylegan_tf2.choices import LOSS_NAMES, MIXED_PRECISION, STRATEGIES
+from msg_stylegan_tf2.choices import (
+    AUGMENTS,
+    LOSS_NAMES,
+    MIXED_PRECISION,
+    STRATEGIES,
+)
 from msg_stylegan_tf2.presets import ARCHS, PRESETS
 from msg_stylegan_tf2.training.cli import option_default as default
 
@@ -61,6 +66,15 @@ flags.DEFINE_float(
 )
 flags.DEFINE_float(
     "r2_gamma", None, f"R2 weight (default {default('r2_gamma')}).", lower_bound=0
+)
+flags.DEFINE_integer(
+    "r1_interval",
+    None,
+    "Lazy regularization (StyleGAN2): R1 and R2 in a D step of their own every "
+    "N D steps, weighted by N, and D's Adam lr times N/(N+1), its betas to that "
+    "power; wgan_gp's and hinge_gp's gradient penalty stays in every D step "
+    f"(default {default('r1_interval')}: R1/R2 in every D step, as MSG-StyleGAN).",
+    lower_bound=1,
 )
 flags.DEFINE_integer(
     "batch",
@@ -127,6 +141,28 @@ flags.DEFINE_integer(
     "weights (default 0).",
     lower_bound=0,
 )
+flags.DEFINE_enum(
+    "augment",
+    None,
+    list(AUGMENTS),
+    "What D sees: diffaug (DiffAugment: colour, translation, cutout, one draw "
+    "per image for all its pyramid levels) or ada (the same, each operation "
+    f"with an adaptive probability p) (default {default('augment')}).",
+)
+flags.DEFINE_float(
+    "ada_target",
+    None,
+    f"ADA: p rises while E[sign(D(reals))] is above this (default "
+    f"{default('ada_target')}).",
+    lower_bound=0.01,
+    upper_bound=0.99,
+)
+flags.DEFINE_float(
+    "ada_kimg",
+    None,
+    f"ADA: kimg for p to go from 0 to 1 (default {default('ada_kimg'):g}).",
+    lower_bound=0.001,
+)
 flags.DEFINE_float(
     "tick_kimg", None, "Progress line every N kimg (default 10).", lower_bound=0.001
 )
@@ -175,7 +211,8 @@ flags.DEFINE_enum(
     "mixed_precision",
     None,
     list(MIXED_PRECISION),
-    f"Mixed precision (default {default('mixed_precision')}).",
+    "Mixed precision; auto is bf16 on GPUs of compute capability >= 8.0 and on "
+    f"CPUs with AMX or AVX512-BF16, else off (default {default('mixed_precision')}).",
 )
 flags.DEFINE_boolean("jit", None, "Compile the steps with XLA (default off).")
 flags.DEFINE_integer(

@@ -17,9 +17,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
+from quality import border_white, pairwise_rms  # noqa: E402
 
 from datasets.reader import describe, make_dataset  # noqa: E402
 from msg_stylegan_tf2.training.snapshot import load_generator  # noqa: E402
@@ -28,22 +30,6 @@ flags.DEFINE_string("run", None, "Run directory or checkpoint.", required=True)
 flags.DEFINE_integer("num", 256, "Samples (and real images).")
 flags.DEFINE_integer("seed", 123, "Latent seed.")
 FLAGS = flags.FLAGS
-
-
-def border_white(images):
-    """images: float [N, R, R, C] in [0, 1]."""
-    white = np.all(images >= 230 / 255, axis=-1)
-    mask = np.ones(white.shape[1:], bool)
-    mask[3:-3, 3:-3] = False
-    return float(white[:, mask].mean())
-
-
-def pairwise_rms(images):
-    flat = images.reshape(len(images), -1)
-    sq = (flat**2).sum(1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * flat @ flat.T, 0) / flat.shape[1]
-    upper = np.triu_indices(len(images), 1)
-    return float(np.sqrt(d2[upper]).mean())
 
 
 def main(argv):

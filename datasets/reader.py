@@ -144,6 +144,18 @@ def read_error(info, error, resolution=None):
     return ValueError(message)
 
 
+def images_used(info, max_images=None, data_percentage=None):
+    """How many of the dataset's images (the first ones) a run trains on."""
+    count = info.num_images if max_images is None else min(max_images, info.num_images)
+    if data_percentage is not None:
+        if not 0 < data_percentage <= 100:
+            raise ValueError(
+                f"`data_percentage` must be in (0, 100]. Received: {data_percentage}"
+            )
+        count = min(count, max(1, round(info.num_images * data_percentage / 100)))
+    return count
+
+
 def make_dataset(
     info,
     batch_size,
@@ -186,13 +198,7 @@ def make_dataset(
     """
     resolution = resolution or info.resolution
     source = info.level_file(resolution)
-    count = info.num_images if max_images is None else min(max_images, info.num_images)
-    if data_percentage is not None:
-        if not 0 < data_percentage <= 100:
-            raise ValueError(
-                f"`data_percentage` must be in (0, 100]. Received: {data_percentage}"
-            )
-        count = min(count, max(1, round(info.num_images * data_percentage / 100)))
+    count = images_used(info, max_images, data_percentage)
     record_bytes = resolution**2 * info.channels + 64
     records = tf.data.TFRecordDataset(source, buffer_size=16 << 20)
     records = records.take(count)

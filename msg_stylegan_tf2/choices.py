@@ -11,4 +11,7 @@ LOSS_NAMES = (
     "lsgan",
 )
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
-MIXED_PRECISION = ("off", "bf16", "fp16")
+# "auto": bf16 where the hardware has it, else "off" (dnnlib/hardware.py).
+MIXED_PRECISION = ("auto", "off", "bf16", "fp16")
+# What D sees (msg_stylegan_tf2/augment.py).
+AUGMENTS = ("none", "diffaug", "ada")

@@ -2,11 +2,13 @@
 checkpoints without data, corrupt checkpoints, one trainer per run, NaN
 weights, metrics that fail, SIGKILL at random moments."""
 
+import dataclasses
 import json
 import random
 import signal
 import subprocess
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -19,7 +21,10 @@ from train_helpers import (
 )
 
 from datasets.export import write_arrays
+from dnnlib import hardware
+from dnnlib.hardware import Hardware
 from msg_stylegan_tf2.training import cli
+from msg_stylegan_tf2.training.config import TrainingConfig
 from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
 
 TRAINING = {"outdir", "resume"}  # Flags a plain resume gives.
@@ -82,6 +87,36 @@ def test_resume_refuses_flags_that_change_the_networks_or_data(tmp_path, image_f
             cli.resume_changes(config, {}, TRAINING | given)
     with pytest.raises(ValueError, match=r"--dataset, --resolution would change"):
         cli.resume_changes(config, {}, {"dataset", "resolution"})
+
+
+def test_resume_keeps_the_precision_auto_chose(tmp_path, image_folder, monkeypatch):
+    found = Hardware("AMD EPYC", frozenset({"avx512f", "avx512_bf16"}), 2, (0, 0))
+    monkeypatch.setattr(hardware, "detect", lambda: found)
+    line = (
+        "Precision: mixed_bfloat16 (mixed_precision auto -> bf16: CPU has "
+        "AVX512-BF16, no AMX)"
+    )
+    try:
+        run, values = first_run(tmp_path, image_folder, steps=1, mixed_precision=None)
+        saved = json.loads((run / "training_options.json").read_text())
+        assert saved["mixed_precision"] == "bf16"
+        assert saved["precision_reason"] == "CPU has AVX512-BF16, no AMX"
+        assert line in (run / "log.txt").read_text().splitlines()
+        # Resumed where auto would choose off: the run keeps what it recorded.
+        plain = dataclasses.replace(found, cpu_flags=frozenset({"avx512f"}))
+        monkeypatch.setattr(hardware, "detect", lambda: plain)
+        resumed = {**values, "resume": str(run), "total_kimg": 2 * STEP_KIMG}
+        assert cli.run(resumed, TRAINING | {"total_kimg"}) == 0
+        assert json.loads((run / "training_options.json").read_text())["changes"]
+        assert (run / "log.txt").read_text().splitlines().count(line) == 2
+    finally:
+        keras.config.set_dtype_policy("float32")
+    config = TrainingConfig.load(run)
+    assert config.mixed_precision == "bf16"
+    with pytest.raises(ValueError, match="--mixed_precision would change"):
+        cli.resume_changes(
+            config, {"mixed_precision": "auto"}, TRAINING | {"mixed_precision"}
+        )
 
 
 def test_resume_latest_continues_a_run_killed_before_its_first_checkpoint(

@@ -21,7 +21,10 @@ from train_helpers import (
     wait_for_checkpoint,
 )
 
+from dnnlib import hardware
+from dnnlib.hardware import Hardware
 from msg_stylegan_tf2.training import cli
+from msg_stylegan_tf2.training.config import TrainingConfig
 from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
 from msg_stylegan_tf2.training.snapshot import load_generator
 
@@ -64,6 +67,36 @@ def test_dry_run_prints_the_options_and_creates_nothing(tmp_path, image_folder, 
     printed = json.loads(out[out.index("{") :])
     assert printed["preset"] == "tiny" and printed["D_kwargs"]["combine"] == "cat_lin"
     assert not (tmp_path / "results").exists()
+
+
+def test_auto_precision_is_resolved_for_a_new_run_explicit_ones_kept(
+    tmp_path, image_folder, monkeypatch
+):
+    found = Hardware("AMD EPYC", frozenset({"avx512f", "avx512_bf16"}), 2, (0, 0))
+    monkeypatch.setattr(hardware, "detect", lambda: found)
+    for flag in (None, "auto"):  # The default, or given.
+        values = options(tmp_path, image_folder, mixed_precision=flag)
+        config = cli.build_config(values)
+        assert config.mixed_precision == "bf16"
+        assert config.precision_reason == "CPU has AVX512-BF16, no AMX"
+    plain = dataclasses.replace(found, cpu_flags=frozenset({"avx512f"}))
+    monkeypatch.setattr(hardware, "detect", lambda: plain)
+    config = cli.build_config(options(tmp_path, image_folder, mixed_precision=None))
+    assert config.mixed_precision == "off"
+    assert config.precision_reason.startswith("CPU lacks AMX and AVX512-BF16")
+
+    def unused():
+        raise AssertionError("an explicit --mixed_precision needs no detection")
+
+    monkeypatch.setattr(hardware, "detect", unused)
+    for choice in ("off", "bf16", "fp16"):
+        values = options(tmp_path, image_folder, mixed_precision=choice)
+        config = cli.build_config(values)
+        assert (config.mixed_precision, config.precision_reason) == (choice, None)
+    # A training_options.json written before precision_reason existed loads.
+    older = json.loads(config.to_json())
+    del older["precision_reason"]
+    assert TrainingConfig.from_json(json.dumps(older)) == config
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, image_folder):
@@ -369,6 +402,15 @@ def test_startup_block_and_stats_jsonl(tmp_path, image_folder):
     assert keys | {"Loss/r1_penalty"} <= set(records[0])
     assert [r["kimg"] for r in records] == [2 * STEP_KIMG, 4 * STEP_KIMG]
     assert records[0]["precision"] == "float32"
+
+
+def test_startup_block_says_when_only_the_first_images_are_used(tmp_path, image_folder):
+    values = options(tmp_path, image_folder, total_kimg=STEP_KIMG, max_images=24)
+    assert cli.run(values) == 0
+    (run,) = (tmp_path / "results").iterdir()
+    log = (run / "log.txt").read_text().splitlines()
+    data = next(line for line in log if line.startswith("Dataset: "))
+    assert "40 images (training on the first 24), 16x16 RGB" in data
 
 
 def test_auto_preset_trains_a_64x64_folder_at_64_with_small_widths(tmp_path, capsys):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from msg_stylegan_tf2.augment import AdaptiveProbability
 from msg_stylegan_tf2.losses import make_loss
 from msg_stylegan_tf2.networks import (
     assign_official_variables,
@@ -37,7 +38,13 @@ def sgd():
 
 
 def train_three_steps(
-    strategy, init=None, loss="logistic", optimizer=sgd, preset="tiny", side=16
+    strategy,
+    init=None,
+    loss="logistic",
+    optimizer=sgd,
+    preset="tiny",
+    side=16,
+    augment="none",
 ):
     # ProGAN trains at `side` (its growing path, faded with alpha 0.5).
     progressive = preset == "tiny_progan"
@@ -49,6 +56,12 @@ def train_three_steps(
         g_opt, d_opt = optimizer(), optimizer()
         g_opt.build(G.trainable_weights)
         d_opt.build(D.trainable_weights)
+        # ADA adjusting p at every step, by 8 / 10 images: p moves at once.
+        ada = AdaptiveProbability(ada_interval=1, ada_kimg=0.01)
+        if augment != "ada":
+            ada = None
+        else:
+            ada.p.assign(0.5)
     if init is not None:
         assign_official_variables(G, init[0])
         assign_official_variables(D, init[1])
@@ -63,6 +76,8 @@ def train_three_steps(
         label_size=label_size,
         mirror_augment=True,
         seed=3,
+        augment=augment,
+        ada=ada,
     )
     rng = np.random.RandomState(0)
     images = rng.randint(0, 256, [8, side, side, 3]).astype(np.uint8)
@@ -74,18 +89,22 @@ def train_three_steps(
         steps.d_step(batch, tf.constant(step, tf.int64))
         steps.g_step(batch, tf.constant(step, tf.int64))
         steps.update_gs(tf.constant(0.9))
+    if ada is not None:
+        return G, D, Gs, float(ada.p.numpy())
     return G, D, Gs
 
 
 @pytest.mark.parametrize(
-    "loss, preset, side",
+    "loss, preset, side, augment",
     [
-        ("logistic", "tiny", 16),
-        ("wgan_gp", "tiny", 16),
-        ("wgan_gp", "tiny_progan", 8),  # Growing: 8x8 fading in.
+        ("logistic", "tiny", 16, "none"),
+        ("wgan_gp", "tiny", 16, "none"),
+        ("wgan_gp", "tiny_progan", 8, "none"),  # Growing: 8x8 fading in.
+        ("logistic", "tiny", 16, "diffaug"),
+        ("logistic", "tiny", 16, "ada"),
     ],
 )
-def test_mirrored_replicas_train_like_one_device(loss, preset, side, mirrored):
+def test_mirrored_replicas_train_like_one_device(loss, preset, side, augment, mirrored):
     one = tf.distribute.OneDeviceStrategy("/cpu:0")
     # Same initial weights on both, taken from a fresh one-device build.
     network = {"mbstd_group_size": 0} if preset == "tiny_progan" else NETWORK
@@ -94,8 +113,14 @@ def test_mirrored_replicas_train_like_one_device(loss, preset, side, mirrored):
         G0, D0 = build_networks(preset, **network)
     start = (official_variables(G0), official_variables(D0))
     keras.utils.set_random_seed(1234)
-    G1, D1, Gs1 = train_three_steps(one, start, loss, preset=preset, side=side)
-    G2, D2, Gs2 = train_three_steps(mirrored, start, loss, preset=preset, side=side)
+    G1, D1, Gs1, *p1 = train_three_steps(
+        one, start, loss, preset=preset, side=side, augment=augment
+    )
+    G2, D2, Gs2, *p2 = train_three_steps(
+        mirrored, start, loss, preset=preset, side=side, augment=augment
+    )
+    # ADA's p moved, the same on both.
+    assert p1 == p2 and (augment != "ada" or p1[0] != 0.5)
     for a, b in ((G1, G2), (D1, D2), (Gs1, Gs2)):
         ours, theirs = official_variables(a), official_variables(b)
         # Float32 sums in another order (per replica, then all-reduced),

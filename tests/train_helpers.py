@@ -77,6 +77,7 @@ def cli_args(tmp_path, image_folder, outdir, total_steps):
         "--mirror_augment",
         "--ema_rampup=0.05",
         "--strategy=one_device",
+        "--mixed_precision=off",
         "--deterministic",
         f"--outdir={outdir}",
         f"--cache_dir={tmp_path / 'cache'}",

@@ -15,7 +15,7 @@ OPTIONS = (
     "image_snapshot_ticks", "network_snapshot_ticks", "keep_checkpoints",
     "grid_images", "seed", "strategy", "mixed_precision", "jit", "max_images",
     "data_percentage", "inception", "inception_unverified", "freeze_d",
-    "finetune_from",
+    "finetune_from", "augment", "ada_target", "ada_kimg", "r1_interval",
 )  # fmt: skip
 
 
@@ -104,6 +104,18 @@ def _auto_preset(options):
     return name, resolution
 
 
+def resolve_mixed_precision(choice):
+    """`(choice, reason)`: "auto" becomes what pays on this machine ("bf16" or
+    "off", `dnnlib.hardware.resolve_precision`) with the reason; an explicit
+    choice stays, with reason None."""
+    if choice != "auto":
+        return choice, None
+    from dnnlib import hardware
+
+    found = hardware.detect()
+    return hardware.resolve_precision(found.cpu_flags, found.gpu_capabilities)
+
+
 CONVERSION_OPTIONS = ("transform", "channels", "labels_from")
 
 
@@ -145,6 +157,25 @@ def _dataset(options, preset):
     }
 
 
+def check_r1_interval(r1_interval, loss, r1_gamma, r2_gamma):
+    """Lazy regularization needs a penalty to regularize lazily: refused in
+    one line before anything is written.
+
+    Raises:
+        ValueError: `r1_interval` > 1 and the loss has neither R1 nor R2.
+    """
+    if r1_interval == 1:
+        return
+    from msg_stylegan_tf2.losses import make_loss
+
+    made = make_loss(loss, r1_gamma, r2_gamma)
+    if not (made.r1_gamma > 0 or made.r2_gamma > 0):
+        raise ValueError(
+            f"--r1_interval={r1_interval}: loss {loss} has no R1 or R2 penalty to "
+            "apply lazily; give --r1_gamma or --r2_gamma > 0, or --r1_interval=1."
+        )
+
+
 def build_config(options):
     """TrainingConfig from the flag values (a dict).
 
@@ -176,6 +207,11 @@ def build_config(options):
             f"--freeze_d={options['freeze_d']} would freeze all of D's {blocks} "
             "blocks; freeze fewer."
         )
+    values = {name: _training_option(options, preset, name) for name in OPTIONS}
+    check_r1_interval(
+        values["r1_interval"], values["loss"], values["r1_gamma"], values["r2_gamma"]
+    )
+    precision, reason = resolve_mixed_precision(values.pop("mixed_precision"))
     return TrainingConfig(
         dataset=tfrecord_dir,
         preset=preset_id,
@@ -184,7 +220,9 @@ def build_config(options):
         D_kwargs=d_kwargs,
         sched=progressive_schedule(options, preset),
         metrics=tuple(m for m in options.get("metrics") or () if m != "none"),
-        **{name: _training_option(options, preset, name) for name in OPTIONS},
+        mixed_precision=precision,
+        precision_reason=reason,
+        **values,
     )
 
 
@@ -198,11 +236,12 @@ RESUME_CHANGEABLE = (
     "G_smoothing_kimg", "ema_rampup", "ema_decay", "mirror_augment", "tick_kimg",
     "image_snapshot_ticks", "network_snapshot_ticks", "keep_checkpoints",
     "grid_images", "metrics", "inception", "inception_unverified", "freeze_d",
+    "ada_target", "ada_kimg", "r1_interval",
 )  # fmt: skip
 RESUME_REFUSED = (
     "dataset", "preset", "arch", "resolution", "combine", "use_wscale",
     "spectral_norm", "max_images", "data_percentage", "seed", "mixed_precision",
-    "finetune_from",
+    "finetune_from", "augment",
     *CONVERSION_OPTIONS,
 )  # fmt: skip
 PROCESS_OPTIONS = ("strategy", "jit")
@@ -250,7 +289,9 @@ def resume_changes(config, options, given):
         if getattr(config, name) != value
     }
     changed = {name: updates[name] for name in changes}
-    return dataclasses.replace(config, **changed), changes
+    config = dataclasses.replace(config, **changed)
+    check_r1_interval(config.r1_interval, config.loss, config.r1_gamma, config.r2_gamma)
+    return config, changes
 
 
 def find_resume(outdir, resume):

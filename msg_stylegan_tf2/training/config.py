@@ -18,6 +18,9 @@ class TrainingConfig:
     loss: str = "logistic"
     r1_gamma: float | None = None
     r2_gamma: float = 0.0
+    # Lazy regularization (StyleGAN2): R1/R2 in a D step of their own every N
+    # D steps, weighted by N; D's Adam adjusted by N/(N+1). 1: every step.
+    r1_interval: int = 1
     batch: int = 16
     total_kimg: float = 25000.0
     lr: float = 0.003
@@ -38,6 +41,11 @@ class TrainingConfig:
     # Fine-tuning: the run directory, checkpoint or pickle the networks came
     # from (None: trained from scratch).
     finetune_from: str | None = None
+    # What D sees (`augment.py`): "none", "diffaug" (DiffAugment, every
+    # operation on every image) or "ada" (each with ADA's adaptive p).
+    augment: str = "none"
+    ada_target: float = 0.6
+    ada_kimg: float = 500.0
     tick_kimg: float = 10.0
     image_snapshot_ticks: int = 1
     network_snapshot_ticks: int = 10
@@ -45,7 +53,10 @@ class TrainingConfig:
     grid_images: int = 36
     seed: int = 0
     strategy: str = "auto"
-    mixed_precision: str = "off"
+    # "auto" is resolved when a new run's configuration is made (cli.py), which
+    # records "off", "bf16" or "fp16" here and, for auto, why in precision_reason.
+    mixed_precision: str = "auto"
+    precision_reason: str | None = None
     jit: bool = False
     max_images: int | None = None
     data_percentage: float | None = None

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from datasets.reader import describe, make_dataset, read_error
+from datasets.reader import describe, images_used, make_dataset, read_error
 from dnnlib.image_io import image_grid, save_png
 from dnnlib.jsonl import JsonLines
 from msg_stylegan_tf2.losses import make_loss
@@ -20,7 +20,7 @@ from msg_stylegan_tf2.training.growth import make_growth
 from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
 from msg_stylegan_tf2.training.signals import StopFlag
 from msg_stylegan_tf2.training.stability import Stability
-from msg_stylegan_tf2.training.state import build_state
+from msg_stylegan_tf2.training.state import build_state, lazy_ratio
 from msg_stylegan_tf2.training.stats import Collector, format_time, peak_memory_gb
 from msg_stylegan_tf2.training.steps import TrainSteps
 from msg_stylegan_tf2.training.strategy import make_strategy
@@ -98,7 +98,13 @@ class Trainer:
             seed=config.seed,
             jit=config.jit,
             freeze_d=config.freeze_d,
+            augment=config.augment,
+            ada=self.state.ada,
+            r1_interval=config.r1_interval,
         )
+        # Lazy regularization's factor of D's learning rate (its betas have it
+        # from `build_state`).
+        self.d_lr_ratio = lazy_ratio(config.r1_interval)
         rng = np.random.RandomState(config.seed)
         self.grid_latents = rng.randn(config.grid_images, self.G.latent_size).astype(
             np.float32
@@ -128,17 +134,21 @@ class Trainer:
         side = info.resolution
         labels = f"{info.label_size} label columns" if info.label_size else "no labels"
         channels = {1: "grayscale", 3: "RGB"}[info.channels]
+        precision = config.mixed_precision
+        if config.precision_reason:  # Chosen by auto.
+            precision = f"auto -> {precision}: {config.precision_reason}"
         return [
             f"Devices: {devices} ({replicas} replica{'s' * (replicas > 1)}, "
             f"{type(strategy).__name__})",
-            f"Precision: {policy} (mixed_precision {config.mixed_precision})",
+            f"Precision: {policy} (mixed_precision {precision})",
             f"Preset: {config.preset} ({config.arch}): "
             f"G {parameter_count(self.G):,} parameters, "
             f"D {parameter_count(self.D):,} parameters",
-            f"Dataset: {info.path}: {info.num_images:,} images, {side}x{side} "
-            f"{channels}, {labels}",
+            f"Dataset: {info.path}: {info.num_images:,} images{self._subset()}, "
+            f"{side}x{side} {channels}, {labels}",
             f"Training: {config.total_kimg:g} kimg, batch {self.batch}, "
-            f"loss {config.loss}, lr {config.lr:g}",
+            f"loss {config.loss}, lr {config.lr:g}{self._lazy_line()}"
+            f"{self._augment_line()}",
         ]
 
     def _make_checkpointer(self):
@@ -161,6 +171,11 @@ class Trainer:
                 for name, scaler in zip("gd", state.loss_scales, strict=True)
                 if scaler is not None
             },
+            **(
+                {"ada": tf.train.Checkpoint(**state.ada.variables())}
+                if state.ada is not None
+                else {}
+            ),
         )
 
     def _next_batch(self, iterator, resolution=None):
@@ -263,14 +278,16 @@ class Trainer:
             learning_rate(cur_nimg, g_base, config.lrate_rampup_kimg)
         )
         self.d_opt.learning_rate.assign(
-            learning_rate(cur_nimg, d_base, config.lrate_rampup_kimg)
+            learning_rate(cur_nimg, d_base, config.lrate_rampup_kimg) * self.d_lr_ratio
         )
         step = tf.constant(self.step_count, tf.int64)
         terms = {}
         reader = self._reader()
         for repeat in range(config.D_repeats):
             batch = self._next_batch(reader, self.reader_resolution)
-            d_step = step * config.D_repeats + repeat
+            # A host constant: lazy regularization reads it without waiting
+            # for the device.
+            d_step = tf.constant(self.step_count * config.D_repeats + repeat, tf.int64)
             terms.update(self.steps.d_step(batch, d_step))
         terms.update(self.steps.g_step(batch, step))
         beta = config.ema_decay
@@ -282,6 +299,39 @@ class Trainer:
         self.nimg += self.batch * config.D_repeats  # Official: reals shown to D.
         self.step_count += 1
         return terms
+
+    def _lazy_line(self):
+        interval = self.config.r1_interval
+        if interval == 1:
+            return ""
+        ratio = self.d_lr_ratio
+        return (
+            f", lazy R1/R2 every {interval} D steps (D's Adam: lr x{ratio:.4g}, "
+            f"betas ^{ratio:.4g})"
+        )
+
+    def _subset(self):
+        # The images trained on, where --max_images/--data_percentage cut them.
+        config, total = self.config, self.info.num_images
+        used = images_used(self.info, config.max_images, config.data_percentage)
+        return f" (training on the first {used:,})" if used < total else ""
+
+    def _augment_line(self):
+        config = self.config
+        if config.augment == "none":
+            return ""
+        if config.augment == "diffaug":
+            return ", augment diffaug"
+        return (
+            f", augment ada (target {config.ada_target:g}, "
+            f"ada_kimg {config.ada_kimg:g})"
+        )
+
+    def _augment_progress(self):
+        # ADA's p, for the tick line, stats.jsonl and TensorBoard.
+        if self.state.ada is None:
+            return {}
+        return {"augment_p": float(self.state.ada.p.numpy())}
 
     def _nonfinite_weights(self):
         # After the update: a checkpoint is written only from finite weights.
@@ -317,7 +367,7 @@ class Trainer:
         kimg_done = (cur_nimg - tick_start_nimg) / 1000
         sec_per_kimg = tick_time / max(kimg_done, 1e-9)
         remaining = config.total_kimg - cur_nimg / 1000
-        progress = self.growth.progress()
+        progress = {**self.growth.progress(), **self._augment_progress()}
         fields = "".join(f"{name} {value:<5.2f} " for name, value in progress.items())
         self.log(
             f"tick {tick:<5d} kimg {cur_nimg / 1000:<8.1f} {fields}"

@@ -302,6 +302,7 @@ def write_network_run(G, D, Gs, out_dir, note=""):
             arch=arch,
             G_kwargs=g_kwargs,
             D_kwargs=d_kwargs,
+            mixed_precision="off",  # Resolved, as a trained run's (no "auto").
         )
         config.save(tmp)
         checkpoint = tf.train.Checkpoint(

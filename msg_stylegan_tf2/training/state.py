@@ -5,6 +5,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from msg_stylegan_tf2.augment import AdaptiveProbability
 from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
 from msg_stylegan_tf2.training.loss_scale import DynamicLossScale
 
@@ -24,6 +25,7 @@ class TrainingState:
         g_opt, d_opt: their Adam optimizers (built).
         cur_nimg, step: int64 variables, set just before each checkpoint.
         loss_scales: `(G, D)` DynamicLossScale for float16, else None each.
+        ada: ADA's `AdaptiveProbability` (augment "ada"), else None.
     """
 
     G: keras.Model
@@ -34,13 +36,21 @@ class TrainingState:
     cur_nimg: tf.Variable | None = None
     step: tf.Variable | None = None
     loss_scales: tuple = (None, None)
+    ada: AdaptiveProbability | None = None
 
 
-def _optimizer(config):
+def lazy_ratio(r1_interval):
+    """StyleGAN2's adjustment of D's Adam for lazy regularization every N D
+    steps: D's learning rate is multiplied by `N / (N + 1)` and its betas are
+    raised to that power (1 for N = 1: no change)."""
+    return 1.0 if r1_interval == 1 else r1_interval / (r1_interval + 1)
+
+
+def _optimizer(config, ratio=1.0):
     return keras.optimizers.Adam(
-        config.lr,
-        beta_1=config.adam_beta1,
-        beta_2=config.adam_beta2,
+        config.lr * ratio,
+        beta_1=config.adam_beta1**ratio,
+        beta_2=config.adam_beta2**ratio,
         epsilon=config.adam_epsilon,
     )
 
@@ -61,7 +71,8 @@ def build_state(config, strategy):
         D = DISCRIMINATORS[config.arch](**config.D_kwargs)
         for model in (G, Gs, D):
             model.build()
-        g_opt, d_opt = _optimizer(config), _optimizer(config)
+        g_opt = _optimizer(config)
+        d_opt = _optimizer(config, lazy_ratio(config.r1_interval))
         g_opt.build(G.trainable_weights)
         d_opt.build(D.trainable_weights)
         cur_nimg = tf.Variable(0, dtype=tf.int64, trainable=False, name="cur_nimg")
@@ -69,6 +80,9 @@ def build_state(config, strategy):
         scales = (None, None)
         if config.mixed_precision == "fp16":
             scales = (DynamicLossScale(), DynamicLossScale())
+        ada = None
+        if config.augment == "ada":
+            ada = AdaptiveProbability(config.ada_target, ada_kimg=config.ada_kimg)
     for target, source in zip(Gs.weights, G.weights, strict=True):
         target.assign(source)
-    return TrainingState(G, D, Gs, g_opt, d_opt, cur_nimg, step, scales)
+    return TrainingState(G, D, Gs, g_opt, d_opt, cur_nimg, step, scales, ada)

@@ -7,8 +7,11 @@ inputs are drawn per replica. Each replica's loss is summed over its images and
 divided by the global batch; the optimizers sum the replicas' gradients.
 """
 
+import functools
+
 import tensorflow as tf
 
+from msg_stylegan_tf2.augment import AugmentedD, draw, slice_draw
 from msg_stylegan_tf2.pyramid import uint8_to_float
 from msg_stylegan_tf2.training.ema import pair_weights, update_ema
 
@@ -40,6 +43,18 @@ class TrainSteps:
         jit: compile the steps with XLA.
         freeze_d: D's first blocks (from the highest resolution) that keep
             their weights (Freeze-D).
+        augment: "none", "diffaug" or "ada": what D sees in both steps
+            (`augment.py`); draws are made for the global batch and sliced.
+        ada: the `AdaptiveProbability` for "ada" (its p gates each operation;
+            every D step adds its real scores' signs).
+        r1_interval: lazy regularization (StyleGAN2) every N D steps: for
+            N > 1 the D step leaves R1 and R2 out, and on the D steps whose
+            index is a multiple of N a second D update follows, on the same
+            reals and fakes, whose loss is R1 and R2 with N times their
+            gammas (`Loss.d_penalties`). 1: R1 and R2 in every D step.
+
+    Raises:
+        ValueError: `r1_interval` < 1, or > 1 with neither R1 nor R2 on.
     """
 
     def __init__(
@@ -53,7 +68,21 @@ class TrainSteps:
         seed=0,
         jit=False,
         freeze_d=0,
+        augment="none",
+        ada=None,
+        r1_interval=1,
     ):
+        if (augment == "ada") != (ada is not None):
+            raise ValueError("`ada` is given exactly when `augment` is 'ada'.")
+        if not isinstance(r1_interval, int) or r1_interval < 1:
+            raise ValueError(
+                f"`r1_interval` must be an integer >= 1. Received: {r1_interval!r}"
+            )
+        if r1_interval > 1 and not (loss.r1_gamma > 0 or loss.r2_gamma > 0):
+            raise ValueError(
+                f"`r1_interval={r1_interval}` regularizes lazily, but the loss has "
+                "no R1 or R2 penalty (`r1_gamma` and `r2_gamma` are 0)."
+            )
         self.strategy, self.loss, self.views = strategy, loss, views
         self.G, self.D, self.Gs = state.G, state.D, state.Gs
         self.g_opt, self.d_opt = state.g_opt, state.d_opt
@@ -61,6 +90,8 @@ class TrainSteps:
         self.latent_size = state.G.latent_size
         self.label_size, self.mirror_augment = label_size, mirror_augment
         self.seed = int(seed)
+        self.augment, self.ada = augment, ada
+        self.r1_interval = r1_interval
         self.d_weights = trainable_weights_except(self.D, self.D.blocks[:freeze_d])
         self.ema_pairs = pair_weights(self.Gs, self.G)
         self._d_function = tf.function(self._d_step, jit_compile=jit or None)
@@ -98,6 +129,20 @@ class TrainSteps:
         labels = tf.cast(labels, tf.float32) if self.label_size else None
         return latents, reals, labels
 
+    def _augmented(self, D, step, purpose, global_batch, n):
+        # D seeing augmented pyramids: each call in the step draws anew, for
+        # the global batch, and this replica takes its rows.
+        if self.augment == "none":
+            return D
+        p = 1.0 if self.ada is None else self.ada.p
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+
+        def draw_for_call(index):
+            seed = _fold_in(self._seed(step, purpose), index)
+            return slice_draw(draw(seed, global_batch, p), replica * n, n)
+
+        return AugmentedD(D, draw_for_call)
+
     def _per_replica_share(self, terms, global_batch):
         # This replica's share of each global-batch mean.
         return {k: tf.reduce_sum(v) / global_batch for k, v in terms.items()}
@@ -115,12 +160,14 @@ class TrainSteps:
     def _loss_scale(self, scaler):
         return 1.0 if scaler is None else tf.identity(scaler.scale)
 
-    def _d_replica(self, images, labels, step, global_batch):
+    def _d_replica(self, images, labels, step, global_batch, regularize=False):
         latents, reals, labels = self._inputs(images, labels, step, 0, global_batch)
-        G, D, gradient_scale = self.views(self.G, self.D, reals)
+        n = tf.shape(images)[0]
+        G, D_view, gradient_scale = self.views(self.G, self.D, reals)
+        D = self._augmented(D_view, step, 4, global_batch, n)
         fakes = G(latents, labels, training=True, noise_seed=self._seed(step, 2, True))
-        draw = tf.random.stateless_uniform([global_batch], self._seed(step, 3))
-        mix_factors = self._global_slice(draw, tf.shape(images)[0])
+        mixes = tf.random.stateless_uniform([global_batch], self._seed(step, 3))
+        mix_factors = self._global_slice(mixes, n)
         with tf.GradientTape() as tape:
             loss, terms = self.loss.d_loss(
                 D,
@@ -130,14 +177,38 @@ class TrainSteps:
                 self._loss_scale(self.d_scaler),
                 mix_factors,
                 gradient_scale,
+                penalties=self.r1_interval == 1,
             )
             total = tf.reduce_sum(loss) / global_batch
         self._apply(self.d_opt, tape, total, self.d_weights, self.d_scaler)
-        return self._per_replica_share(terms, global_batch)
+        shares = self._per_replica_share(terms, global_batch)
+        if self.ada is not None:
+            # A whole number: replicas' sums add up exactly.
+            signs = tf.sign(terms["Loss/scores/real"])
+            shares["Augment/sign_sum"] = tf.reduce_sum(signs)
+        if regularize:
+            # Lazy regularization: D as the main step saw it, after its
+            # update, with an augmentation draw of its own.
+            D = self._augmented(D_view, step, 5, global_batch, n)
+            with tf.GradientTape() as tape:
+                loss, terms = self.loss.d_penalties(
+                    D,
+                    reals,
+                    fakes,
+                    labels,
+                    self.r1_interval,
+                    self._loss_scale(self.d_scaler),
+                    gradient_scale,
+                )
+                total = tf.reduce_sum(loss) / global_batch
+            self._apply(self.d_opt, tape, total, self.d_weights, self.d_scaler)
+            shares.update(self._per_replica_share(terms, global_batch))
+        return shares
 
     def _g_replica(self, images, labels, step, global_batch):
         latents, reals, labels = self._inputs(images, labels, step, 10, global_batch)
         G, D, _ = self.views(self.G, self.D, reals)
+        D = self._augmented(D, step, 13, global_batch, tf.shape(images)[0])
         with tf.GradientTape() as tape:
             fakes = G(
                 latents, labels, training=True, noise_seed=self._seed(step, 12, True)
@@ -167,8 +238,14 @@ class TrainSteps:
             for k, v in per_replica.items()
         }
 
-    def _d_step(self, batch, step):
-        return self._run(self._d_replica, batch, step)
+    def _d_step(self, batch, step, regularize):
+        replica_fn = functools.partial(self._d_replica, regularize=regularize)
+        terms = self._run(replica_fn, batch, step)
+        if self.ada is not None:
+            signs = terms.pop("Augment/sign_sum")
+            global_batch = int(batch[0].shape[0])
+            terms["Augment/rt"] = self.ada.accumulate(signs, global_batch)
+        return terms
 
     def _g_step(self, batch, step):
         return self._run(self._g_replica, batch, step)
@@ -176,10 +253,16 @@ class TrainSteps:
     def d_step(self, batch, step):
         """One D step on the global `batch` (uint8 images, labels).
 
+        `step` is the D step's index (an int64 scalar, eager); with lazy
+        regularization, the steps whose index is a multiple of `r1_interval`
+        add the penalties' update (and their terms).
+
         Returns:
             `{term name: global mean}`.
         """
-        return self._d_function(batch, step)
+        # A Python bool: one trace with the penalties' update, one without.
+        regularize = self.r1_interval > 1 and int(step) % self.r1_interval == 0
+        return self._d_function(batch, step, regularize)
 
     def g_step(self, batch, step):
         """One G step (same arguments as `d_step`)."""
