@@ -40,9 +40,22 @@ def format_time(seconds):
     return f"{seconds // 3600}h {seconds // 60 % 60:02d}m"
 
 
-def peak_memory_gb():
-    """Peak memory of the first GPU, else of this process, in GiB."""
+def peak_memory_gb(status="/proc/self/status"):
+    """Peak memory of the first GPU, else of this process, in GiB.
+
+    On Linux the process's peak is its resident high-water mark (`VmHWM`):
+    `ru_maxrss` would also count the parent's memory at the fork that started
+    this program (Linux keeps it across exec), e.g. a notebook's or a
+    launcher's.
+    """
     gpus = tf.config.list_logical_devices("GPU")
     if gpus:
         return tf.config.experimental.get_memory_info(gpus[0].name)["peak"] / 2**30
+    try:
+        with open(status) as lines:
+            for line in lines:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20  # kB.
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
