@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import tensorflow as tf
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -104,3 +105,38 @@ def wait_for_checkpoint(run_parent, process, timeout=240):
             raise AssertionError(process.stdout.read())
         time.sleep(0.05)
     raise AssertionError("no checkpoint appeared")
+
+
+def train_ok(*args):
+    """Runs train.py to the end; returns its output."""
+    process = run_train(*args)
+    output = process.communicate(timeout=600)[0]
+    assert process.returncode == 0, output
+    return output
+
+
+def straight_and_resumed(tmp_path, image_folder, extra, steps=9, stop=3):
+    """Trains `steps` steps straight, and `stop` steps then resumed to
+    `steps`; checks both end with the same variables, bit for bit.
+
+    Returns:
+        `(straight run directory, its output)`.
+    """
+    straight = train_ok(
+        *cli_args(tmp_path, image_folder, tmp_path / "a", steps), *extra
+    )
+    train_ok(*cli_args(tmp_path, image_folder, tmp_path / "b", stop), *extra)
+    (run_b,) = (tmp_path / "b").iterdir()
+    resumed = train_ok(
+        f"--resume={run_b}",
+        f"--outdir={tmp_path / 'b'}",
+        f"--total_kimg={steps * STEP_KIMG}",
+        "--deterministic",
+    )
+    assert "Resumed from" in resumed
+    (run_a,) = (tmp_path / "a").iterdir()
+    ours, theirs = final_variables(run_a), final_variables(run_b)
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+    return run_a, straight
