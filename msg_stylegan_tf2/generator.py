@@ -124,12 +124,15 @@ class Generator(Network):
     def build(self, input_shape=None):
         self.mapping.build()
         self.synthesis.build()
+        # Read in float32 under a mixed policy too: the moving average must
+        # not round to bfloat16 at every update.
         self.dlatent_avg = self.add_weight(
             name="dlatent_avg",
             shape=(self.mapping.dlatent_size,),
             initializer="zeros",
             trainable=False,
             aggregation="mean",
+            autocast=False,
         )
         self.built = True
 

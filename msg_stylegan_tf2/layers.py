@@ -4,6 +4,8 @@ Each layer reproduces one op of `training/networks_stylegan.py` of the official
 code: equalized learning rate with learning-rate multipliers, fused resampling
 convolutions, blur, PixelNorm, instance norm, AdaIN style modulation, noise
 inputs and the minibatch standard deviation layer (the plain ops: `ops.py`).
+Under a mixed policy, variables are read in float32 (`autocast=False`): each
+layer scales them in float32 and casts the result once to the compute dtype.
 """
 
 import keras
@@ -56,6 +58,7 @@ class _EqualizedBase(keras.layers.Layer):
             name="weight",
             shape=shape,
             initializer=keras.initializers.RandomNormal(0.0, init_std),
+            autocast=False,
         )
         self.sn_u = None
         if self.spectral_norm:  # Power-iteration estimate of the top singular vector.
@@ -65,11 +68,12 @@ class _EqualizedBase(keras.layers.Layer):
                 initializer=keras.initializers.RandomNormal(0.0, 1.0),
                 trainable=False,
                 aggregation="mean",
+                autocast=False,
             )
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
-                name="bias", shape=(shape[-1],), initializer="zeros"
+                name="bias", shape=(shape[-1],), initializer="zeros", autocast=False
             )
 
     def _scaled_weight(self, dtype):
@@ -235,7 +239,7 @@ class Bias(keras.layers.Layer):
 
     def build(self, input_shape):
         self.bias = self.add_weight(
-            name="bias", shape=(input_shape[-1],), initializer="zeros"
+            name="bias", shape=(input_shape[-1],), initializer="zeros", autocast=False
         )
 
     def call(self, x):
@@ -395,8 +399,11 @@ class NoiseInput(keras.layers.Layer):
             shape=(1, int(h), int(w), 1),
             initializer=keras.initializers.RandomNormal(0.0, 1.0),
             trainable=False,
+            autocast=False,
         )
-        self.weight = self.add_weight(name="weight", shape=(c,), initializer="zeros")
+        self.weight = self.add_weight(
+            name="weight", shape=(c,), initializer="zeros", autocast=False
+        )
 
     def call(self, x, randomize_noise=True, seed=None):
         if randomize_noise:
@@ -486,13 +493,3 @@ def enable_spectral_norm(model):
             if layer.built:
                 raise ValueError(f"{layer.name}: built; enable spectral norm first.")
             layer.spectral_norm = True
-
-
-def spectral_norm_states(model):
-    """The power-iteration vectors `sn_u` of a built network, in layer order
-    (the same for two builds of one architecture, e.g. G and Gs)."""
-    return [
-        layer.sn_u
-        for layer in model._flatten_layers(include_self=False)
-        if getattr(layer, "sn_u", None) is not None
-    ]

@@ -261,9 +261,17 @@ def test_spectral_norm_keeps_each_d_kernel_near_unit_norm():
     assert "D/4x4/Dense0/sn_u" in D.official_variable_map()
 
 
-def test_spectral_norm_of_both_networks_keeps_each_g_kernel_near_unit_norm():
-    from msg_stylegan_tf2.layers import spectral_norm_states
+def spectral_norm_states(model):
+    # The power-iteration vectors `sn_u` of a built network, in layer order
+    # (the same for two builds of one architecture, e.g. G and Gs).
+    return [
+        layer.sn_u
+        for layer in model._flatten_layers(include_self=False)
+        if getattr(layer, "sn_u", None) is not None
+    ]
 
+
+def test_spectral_norm_of_both_networks_keeps_each_g_kernel_near_unit_norm():
     G, D = build_networks("tiny", use_noise=False, spectral_norm=True)
     Gs, _ = build_networks("tiny", use_noise=False, spectral_norm=True)
     run_steps(G, D, Gs, "g_step").update_gs(tf.constant(0.5))
