@@ -45,6 +45,7 @@ def train_three_steps(
     preset="tiny",
     side=16,
     augment="none",
+    r1_interval=1,
 ):
     # ProGAN trains at `side` (its growing path, faded with alpha 0.5).
     progressive = preset == "tiny_progan"
@@ -78,6 +79,7 @@ def train_three_steps(
         seed=3,
         augment=augment,
         ada=ada,
+        r1_interval=r1_interval,
     )
     rng = np.random.RandomState(0)
     images = rng.randint(0, 256, [8, side, side, 3]).astype(np.uint8)
@@ -95,16 +97,19 @@ def train_three_steps(
 
 
 @pytest.mark.parametrize(
-    "loss, preset, side, augment",
+    "loss, preset, side, augment, r1_interval",
     [
-        ("logistic", "tiny", 16, "none"),
-        ("wgan_gp", "tiny", 16, "none"),
-        ("wgan_gp", "tiny_progan", 8, "none"),  # Growing: 8x8 fading in.
-        ("logistic", "tiny", 16, "diffaug"),
-        ("logistic", "tiny", 16, "ada"),
+        ("logistic", "tiny", 16, "none", 1),
+        ("wgan_gp", "tiny", 16, "none", 1),
+        ("wgan_gp", "tiny_progan", 8, "none", 1),  # Growing: 8x8 fading in.
+        ("logistic", "tiny", 16, "diffaug", 1),
+        ("logistic", "tiny", 16, "ada", 1),
+        ("logistic", "tiny", 16, "ada", 2),  # Lazy R1 at D steps 0 and 2.
     ],
 )
-def test_mirrored_replicas_train_like_one_device(loss, preset, side, augment, mirrored):
+def test_mirrored_replicas_train_like_one_device(
+    loss, preset, side, augment, r1_interval, mirrored
+):
     one = tf.distribute.OneDeviceStrategy("/cpu:0")
     # Same initial weights on both, taken from a fresh one-device build.
     network = {"mbstd_group_size": 0} if preset == "tiny_progan" else NETWORK
@@ -113,12 +118,9 @@ def test_mirrored_replicas_train_like_one_device(loss, preset, side, augment, mi
         G0, D0 = build_networks(preset, **network)
     start = (official_variables(G0), official_variables(D0))
     keras.utils.set_random_seed(1234)
-    G1, D1, Gs1, *p1 = train_three_steps(
-        one, start, loss, preset=preset, side=side, augment=augment
-    )
-    G2, D2, Gs2, *p2 = train_three_steps(
-        mirrored, start, loss, preset=preset, side=side, augment=augment
-    )
+    options = dict(preset=preset, side=side, augment=augment, r1_interval=r1_interval)
+    G1, D1, Gs1, *p1 = train_three_steps(one, start, loss, **options)
+    G2, D2, Gs2, *p2 = train_three_steps(mirrored, start, loss, **options)
     # ADA's p moved, the same on both.
     assert p1 == p2 and (augment != "ada" or p1[0] != 0.5)
     for a, b in ((G1, G2), (D1, D2), (Gs1, Gs2)):
