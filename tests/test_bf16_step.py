@@ -68,7 +68,7 @@ class Trained:
         return {"D": d.graph, "G": g.graph}
 
 
-@pytest.fixture(scope="module", params=["tiny", "demo_32"])
+@pytest.fixture(scope="module", params=["tiny"])
 def trained(request):
     return Trained(request.param)
 

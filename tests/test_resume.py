@@ -18,6 +18,7 @@ from train_helpers import (
     final_variables,
     options,
     run_train,
+    straight_and_resumed,
 )
 
 from datasets.export import write_arrays
@@ -384,3 +385,28 @@ def test_a_bad_record_met_mid_training_is_named_in_one_line(tmp_path):
         Trainer(config, run_dir, lambda line: None).run()
     message = str(error.value)
     assert message.startswith(f"{top}: record 5: ") and "\n" not in message
+
+
+@pytest.mark.slow
+def test_resume_with_ada_and_lazy_r1_is_bit_exact(tmp_path, image_folder):
+    # ADA adjusts p every 4 D steps and lazy R1 acts on D steps 0, 4 and 8:
+    # the first run stops after 3, in the middle of both intervals, so ADA's
+    # partial sums must be restored.
+    extra = ["--augment=ada", "--ada_kimg=0.5", "--r1_interval=4"]
+    run_a, straight = straight_and_resumed(tmp_path, image_folder, extra)
+    assert "augment ada (target 0.6, ada_kimg 0.5)" in straight
+    assert "lazy R1/R2 every 4 D steps (D's Adam: lr x0.8, betas ^0.8)" in straight
+    assert "augment_p" in straight
+    ours = final_variables(run_a)
+    (p_name,) = [n for n in ours if n.startswith("ada/p/")]
+    assert ours[p_name] > 0  # p moved (real scores were mostly positive).
+    options = json.loads((run_a / "training_options.json").read_text())
+    assert (options["augment"], options["ada_target"]) == ("ada", 0.6)
+    assert options["r1_interval"] == 4
+    stats = [json.loads(line) for line in (run_a / "stats.jsonl").open()]
+    assert stats[-1]["augment_p"] == float(ours[p_name])
+    assert "Augment/rt" in stats[-1]
+    # One step a tick: R1 is logged at the ticks of D steps 0, 4 and 8.
+    assert [i for i, s in enumerate(stats) if "Loss/r1_penalty" in s] == [0, 4, 8]
+    np.testing.assert_allclose([s["d_lr"] for s in stats], 0.003 * 0.8, rtol=1e-6)
+    np.testing.assert_allclose([s["lr"] for s in stats], 0.003, rtol=1e-6)

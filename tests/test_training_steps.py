@@ -103,8 +103,7 @@ def train_three_steps(
         ("wgan_gp", "tiny", 16, "none", 1),
         ("wgan_gp", "tiny_progan", 8, "none", 1),  # Growing: 8x8 fading in.
         ("logistic", "tiny", 16, "diffaug", 1),
-        ("logistic", "tiny", 16, "ada", 1),
-        ("logistic", "tiny", 16, "ada", 2),  # Lazy R1 at D steps 0 and 2.
+        ("logistic", "tiny", 16, "ada", 2),  # And lazy R1 at D steps 0 and 2.
     ],
 )
 def test_mirrored_replicas_train_like_one_device(
