@@ -1,7 +1,7 @@
 """Train MSG-StyleGAN or MSG-ProGAN.
 
 With no flags it trains the small `demo_32` network on the bundled emoji demo
-(about 11 minutes on 2 CPU cores) and says where its images are.
+(8 to 11 minutes on 2 CPU cores) and says where its images are.
 
 Examples:
     python train.py

@@ -219,3 +219,21 @@ def test_p_holds_when_r_t_equals_the_target():
     ada.accumulate(4.0, 8)  # r_t = 8 / 16 = 0.5 exactly.
     assert float(ada.p) == 0.25
     assert int(ada.steps) == 0 and float(ada.images) == 0.0
+
+
+def test_an_unknown_augmentation_is_refused():
+    from msg_stylegan_tf2.losses import make_loss
+    from msg_stylegan_tf2.training.growth import whole_pyramids
+    from msg_stylegan_tf2.training.state import TrainingState
+    from msg_stylegan_tf2.training.steps import TrainSteps
+
+    G, D = build_networks("tiny")
+    state = TrainingState(G, D, G, None, None)
+    with pytest.raises(ValueError, match="`augment` must be one of"):
+        TrainSteps(
+            tf.distribute.get_strategy(),
+            state,
+            make_loss("logistic"),
+            whole_pyramids,
+            augment="rotate",
+        )

@@ -12,6 +12,7 @@ import functools
 import tensorflow as tf
 
 from msg_stylegan_tf2.augment import AugmentedD, draw, slice_draw
+from msg_stylegan_tf2.choices import AUGMENTS
 from msg_stylegan_tf2.pyramid import uint8_to_float
 from msg_stylegan_tf2.training.ema import pair_weights, update_ema
 
@@ -72,6 +73,10 @@ class TrainSteps:
         ada=None,
         r1_interval=1,
     ):
+        if augment not in AUGMENTS:
+            raise ValueError(
+                f"`augment` must be one of {AUGMENTS}. Received: {augment!r}"
+            )
         if (augment == "ada") != (ada is not None):
             raise ValueError("`ada` is given exactly when `augment` is 'ada'.")
         if not isinstance(r1_interval, int) or r1_interval < 1:
