@@ -21,7 +21,7 @@ and what cutout removes, as in DiffAugment.
 
 import tensorflow as tf
 
-from msg_stylegan_tf2.choices import AUGMENTS  # noqa: F401 - the names, here too.
+# The choices' names are `choices.AUGMENTS` (checked before TensorFlow loads).
 
 # DiffAugment's magnitudes: translation up to 1/8 of the side, a cutout square
 # of half the side.
