@@ -21,7 +21,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
-from quality import border_white, pairwise_rms  # noqa: E402
+from quality import border_white, gs_samples, pairwise_rms, pyramid_rms  # noqa: E402
 
 from datasets.reader import describe, make_dataset  # noqa: E402
 from msg_stylegan_tf2.training.snapshot import load_generator  # noqa: E402
@@ -35,12 +35,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     G, config, checkpoint = load_generator(FLAGS.run)
-    latents = np.random.RandomState(FLAGS.seed).randn(FLAGS.num, G.latent_size)
-    pyramid = G(latents.astype(np.float32), truncation_psi=1.0, randomize_noise=False)
-    top = np.clip((np.asarray(pyramid[-1]) + 1) / 2, 0, 1)
-    below = np.clip((np.asarray(pyramid[-2]) + 1) / 2, 0, 1)
-    pooled = top.reshape(len(top), top.shape[1] // 2, 2, top.shape[2] // 2, 2, -1)
-    pyramid_rms = float(np.sqrt(np.mean((pooled.mean(axis=(2, 4)) - below) ** 2)))
+    top, below = gs_samples(G, FLAGS.num, FLAGS.seed)
     info = describe(config.dataset)
     data = make_dataset(info, FLAGS.num, shuffle=True, seed=0, repeat=False)
     reals = next(iter(data))[0].numpy().astype(np.float32) / 255
@@ -50,7 +45,7 @@ def main(argv):
     print(f"| real | {border_white(reals):.2f} | {pairwise_rms(reals):.3f} | |")
     print(
         f"| Gs samples | {border_white(top):.2f} | "
-        f"{pairwise_rms(top):.3f} | {pyramid_rms:.3f} |"
+        f"{pairwise_rms(top):.3f} | {pyramid_rms(top, below):.3f} |"
     )
 
 

@@ -35,25 +35,36 @@ def dataset_images(run, max_images=None):
     return np.concatenate([images.numpy() for images, _ in data])
 
 
+def gs_samples(G, count, seed=123):
+    """The top two levels of G's samples (psi 1, fixed noise) in [0, 1], as
+    saved: `(top [count, R, R, C], below [count, R/2, R/2, C])`."""
+    latents = np.random.RandomState(seed).randn(count, G.latent_size)
+    tops, belows = [], []
+    for start in range(0, count, 256):
+        batch = latents[start : start + 256].astype(np.float32)
+        pyramid = G(batch, truncation_psi=1.0, randomize_noise=False)
+        tops.append(np.clip((np.asarray(pyramid[-1]) + 1) / 2, 0, 1))
+        belows.append(np.clip((np.asarray(pyramid[-2]) + 1) / 2, 0, 1))
+    return np.concatenate(tops), np.concatenate(belows)
+
+
+def pyramid_rms(top, below):
+    """RMS between the 2x2-pooled top level and the level below it."""
+    n, side = top.shape[:2]
+    pooled = top.reshape(n, side // 2, 2, side // 2, 2, -1).mean(axis=(2, 4))
+    return float(np.sqrt(np.mean((pooled - below) ** 2)))
+
+
 def measure(run, reals):
     """Quality numbers of a run's final Gs against `reals` (uint8)."""
     from metrics.swd import sliced_wasserstein_distance
     from msg_stylegan_tf2.training.snapshot import load_generator
 
     G, _, _ = load_generator(run)
-    latents = np.random.RandomState(123).randn(len(reals), G.latent_size)
-    tops, belows = [], []
-    for start in range(0, len(reals), 256):
-        batch = latents[start : start + 256].astype(np.float32)
-        pyramid = G(batch, truncation_psi=1.0, randomize_noise=False)
-        tops.append(np.clip((np.asarray(pyramid[-1]) + 1) / 2, 0, 1))
-        belows.append(np.clip((np.asarray(pyramid[-2]) + 1) / 2, 0, 1))
-    top, below = np.concatenate(tops), np.concatenate(belows)
-    n, side = top.shape[:2]
-    pooled = top.reshape(n, side // 2, 2, side // 2, 2, -1).mean(axis=(2, 4))
+    top, below = gs_samples(G, len(reals))
     fakes = np.round(top * 255).astype(np.uint8)
     stats = stats_of(top)
-    stats["pyramid_rms"] = float(np.sqrt(np.mean((pooled - below) ** 2)))
+    stats["pyramid_rms"] = pyramid_rms(top, below)
     stats["swd"] = sliced_wasserstein_distance(reals, fakes)["swd_avg"]
     return stats
 
