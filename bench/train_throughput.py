@@ -104,7 +104,14 @@ def peak_matmul_flops(dtype, seconds=3.0, n=2048):
     return count * 8 * 2 * n**3 / (time.perf_counter() - start)
 
 
-def measure(arch, resolution, precision):
+def build_iteration(arch, resolution, precision):
+    """The training iteration (D step with R1, G step, Gs update) of one
+    architecture at one resolution and precision, on one device.
+
+    Returns (iteration, steps, G, D): `iteration(i)` runs iteration i on a fixed batch
+    of FLAGS.batch random images. Sets the global dtype policy for the
+    precision; the caller restores it.
+    """
     keras.config.set_dtype_policy(
         "mixed_bfloat16" if precision == "bf16" else "float32"
     )
@@ -141,6 +148,11 @@ def measure(arch, resolution, precision):
         steps.update_gs(tf.constant(0.99))
         return float(terms["Loss/G/total"])
 
+    return iteration, steps, G, D
+
+
+def measure(arch, resolution, precision):
+    iteration, _, G, D = build_iteration(arch, resolution, precision)
     iteration(0)
     iteration(1)
     count, start = 0, time.perf_counter()

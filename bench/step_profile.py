@@ -1,0 +1,211 @@
+"""Where a training iteration's time goes, op type by op type, per precision.
+
+Runs the same iteration as `train_throughput.py` (D step with R1, G step, Gs
+update) under TensorFlow's profiler, reads the trace (`*.xplane.pb`, the
+XSpace protobuf) and adds up each executed kernel's time by op type. For every
+type it prints the time per iteration, its share of all kernel time, how many
+kernels ran, the dtypes they ran in (read from the traced graphs by node name)
+and whether oneDNN ran them (`_Mkl*` kernels) or Eigen. Kernels run on several
+threads at once, so the shares are of summed kernel time, not of wall time.
+
+What to read from it: under bf16 the convolutions and matmuls should run in
+bfloat16 on oneDNN and take most of the time; an activation-sized op in float32,
+a large `Cast` share, or a bf16 op falling back to Eigen are what keeps the
+step from the bf16 peak.
+
+Usage:
+    python bench/step_profile.py
+    python bench/step_profile.py --arch=msg_progan --resolution=64 --top=25
+"""
+
+import collections
+import glob
+import os
+import pathlib
+import re
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
+from train_throughput import build_iteration  # noqa: E402
+
+from dnnlib import hardware  # noqa: E402
+
+flags.DEFINE_string("arch", "msg_stylegan", "msg_stylegan or msg_progan.")
+flags.DEFINE_integer("resolution", 32, "Resolution.")
+flags.DEFINE_integer("iterations", 5, "Profiled iterations (after two warm-up).")
+flags.DEFINE_integer("top", 20, "Op types listed per precision.")
+flags.DEFINE_integer("nodes", 0, "Also list the N costliest graph nodes.")
+FLAGS = flags.FLAGS
+
+_KERNEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # An op type, as in "node:Conv2D".
+
+# The categories of the summary, by the op a kernel implements (see `op_type`).
+_CATEGORIES = {
+    "conv": ("Conv2D", "DepthwiseConv2dNative", "Conv2DBackprop"),
+    "matmul": ("MatMul", "BatchMatMul"),
+    "cast": ("Cast",),
+}
+
+
+def graph_dtypes(functions):
+    """{node name: dtype name} over every op of the traced `tf.function`s."""
+    dtypes = {}
+    for function in functions:
+        for concrete in function._list_all_concrete_functions():
+            graphs = [concrete.graph]
+            graphs += [
+                f.graph
+                for f in concrete.graph._functions.values()
+                if hasattr(f, "graph")
+            ]
+            for graph in graphs:
+                for op in graph.get_operations():
+                    try:
+                        dtype = op.get_attr("T")
+                    except (ValueError, TypeError):
+                        dtype = op.outputs[0].dtype if op.outputs else None
+                    if isinstance(dtype, list):  # IdentityN, function calls
+                        dtype = dtype[0] if dtype else None
+                    if dtype is not None:
+                        dtypes[op.name] = tf.as_dtype(dtype).name
+    return dtypes
+
+
+def kernel_events(logdir):
+    """[(node name, kernel type, seconds)] of every TF kernel in the trace."""
+    paths = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
+    events = []
+    for path in paths:
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(pathlib.Path(path).read_bytes())
+        for plane in space.planes:
+            names = plane.event_metadata
+            for line in plane.lines:
+                if not line.name.startswith("tf_Compute") and line.name != "python":
+                    continue
+                for event in line.events:
+                    name = names[event.metadata_id].name
+                    if ":" not in name or "::" in name:
+                        continue
+                    node, kind = name.rsplit(":", 1)
+                    if not _KERNEL.match(kind) or " " in node:
+                        continue  # Runtime events such as "EagerLocalExecute: f".
+                    events.append((node, kind, event.duration_ps * 1e-12))
+    return events
+
+
+def op_type(kind):
+    """The TF op a kernel type implements: `_MklNativeConv2D` -> `Conv2D`."""
+    for prefix in ("_MklNativeFused", "_MklNative", "_MklFused", "_Mkl", "_Fused"):
+        if kind.startswith(prefix):
+            return kind[len(prefix) :] or kind
+    return kind
+
+
+def category(kind):
+    op = op_type(kind)
+    for name, prefixes in _CATEGORIES.items():
+        if op.startswith(prefixes):
+            return name
+    return "other"
+
+
+def profile(precision):
+    iteration, steps, _, _ = build_iteration(FLAGS.arch, FLAGS.resolution, precision)
+    iteration(0)
+    iteration(1)
+    logdir = tempfile.mkdtemp(prefix="step_profile_")
+    tf.profiler.experimental.start(logdir)
+    start = time.perf_counter()
+    for i in range(FLAGS.iterations):
+        iteration(i + 2)
+    wall = (time.perf_counter() - start) / FLAGS.iterations
+    tf.profiler.experimental.stop()
+    functions = [steps._d_function, steps._g_function]
+    dtypes = graph_dtypes(functions)
+    keras.config.set_dtype_policy("float32")
+    return wall, kernel_events(logdir), dtypes
+
+
+def report(precision, wall, events, dtypes):
+    per_type = collections.defaultdict(lambda: [0.0, 0, collections.Counter()])
+    per_category = collections.Counter()
+    for node, kind, seconds in events:
+        row = per_type[kind]
+        row[0] += seconds / FLAGS.iterations
+        row[1] += 1
+        row[2][dtypes.get(node, "?")] += 1
+        per_category[(category(kind), dtypes.get(node, "?"))] += (
+            seconds / FLAGS.iterations
+        )
+    total = sum(row[0] for row in per_type.values())
+    print(
+        f"\n## {FLAGS.arch} {FLAGS.resolution}² {precision}: "
+        f"{wall * 1e3:.0f} ms per iteration (wall, under the profiler), "
+        f"{total * 1e3:.0f} ms of kernel time\n"
+    )
+    print("| op (kernel) | ms/iter | share | kernels/iter | dtypes | backend |")
+    print("|---|---:|---:|---:|---|---|")
+    ranked = sorted(per_type.items(), key=lambda item: -item[1][0])
+    for kind, (seconds, count, kinds) in ranked[: FLAGS.top]:
+        backend = "oneDNN" if kind.startswith("_Mkl") else "Eigen/TF"
+        dtype_text = ", ".join(
+            f"{d} {n // FLAGS.iterations}" for d, n in kinds.most_common()
+        )
+        print(
+            f"| {kind} | {seconds * 1e3:.1f} | {100 * seconds / total:.1f}% | "
+            f"{count // FLAGS.iterations} | {dtype_text} | {backend} |"
+        )
+    if FLAGS.nodes:
+        report_nodes(events, dtypes, total)
+    print("\nBy category and dtype (share of kernel time):")
+    for (name, dtype), seconds in per_category.most_common():
+        if seconds / total >= 0.005:
+            print(f"  {name:7s} {dtype:9s} {100 * seconds / total:5.1f}%")
+
+
+def node_family(node):
+    """A node name with layer indices and resolutions folded, so that the same
+    op of every layer adds up: `D_1/32x32_3/conv_2/Mul` -> `D/RxR/conv/Mul`."""
+    return re.sub(r"_\d+(?=/|$)", "", re.sub(r"\d+x\d+", "RxR", node))
+
+
+def report_nodes(events, dtypes, total):
+    per_node = collections.defaultdict(lambda: [0.0, 0])
+    for node, kind, seconds in events:
+        row = per_node[(node_family(node), kind, dtypes.get(node, "?"))]
+        row[0] += seconds / FLAGS.iterations
+        row[1] += 1
+    print(f"\nThe {FLAGS.nodes} costliest nodes (indices and resolutions folded):\n")
+    print("| node | kernel | dtype | ms/iter | share | kernels/iter |")
+    print("|---|---|---|---:|---:|---:|")
+    ranked = sorted(per_node.items(), key=lambda item: -item[1][0])
+    for (family, kind, dtype), (seconds, count) in ranked[: FLAGS.nodes]:
+        print(
+            f"| {family} | {kind} | {dtype} | {seconds * 1e3:.1f} | "
+            f"{100 * seconds / total:.1f}% | {count // FLAGS.iterations} |"
+        )
+
+
+def main(argv):
+    del argv
+    print(hardware.summary(hardware.detect()))
+    print(
+        f"{FLAGS.arch} at {FLAGS.resolution}², batch {FLAGS.batch}, "
+        f"fmap_max {FLAGS.fmap_max}, jit {FLAGS.jit}"
+    )
+    for precision in FLAGS.precisions:
+        report(precision, *profile(precision))
+
+
+if __name__ == "__main__":
+    app.run(main)
