@@ -168,3 +168,13 @@ def test_the_checks_read_markdown():
     clis = {"a": {"x": False, "y": False, "z": True, "w": False}, "b": {"w": False}}
     assert undocumented(readme, clis) == {"a.py": ["--w"]}
     assert unknown(readme, {"x": False, "y": False, "z": True, "w": False}) == ["--v"]
+
+
+def test_readme_lists_every_flag_a_resume_refuses():
+    from msg_stylegan_tf2.training.cli import RESUME_REFUSED
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("Flags that would change the networks")
+    sentence = text[start : text.index("are refused", start)]
+    listed = set(README_FLAG.findall(sentence))
+    assert listed == set(RESUME_REFUSED)

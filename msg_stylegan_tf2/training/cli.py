@@ -260,14 +260,16 @@ def resume_changes(config, options, given):
         options whose value changed.
 
     Raises:
-        ValueError: a flag that would change the networks or the data.
+        ValueError: a flag that a resume refuses (`RESUME_REFUSED`).
     """
     refused = [name for name in RESUME_REFUSED if name in given]
     if refused:
         flags = ", ".join(f"--{name}" for name in refused)
         raise ValueError(
-            f"--resume: {flags} would change the networks or the data of the run; "
-            "start a new run instead."
+            f"--resume: {flags} cannot change within a run, which keeps the "
+            "networks, data, seed, precision and augmentation it started with; "
+            "start a new run instead (--finetune_from starts one from this run's "
+            "networks)."
         )
     updates = {}
     for name in RESUME_CHANGEABLE + PROCESS_OPTIONS:
