@@ -11,14 +11,19 @@ threads at once, so the shares are of summed kernel time, not of wall time.
 What to read from it: under bf16 the convolutions and matmuls should run in
 bfloat16 on oneDNN and take most of the time; an activation-sized op in float32,
 a large `Cast` share, or a bf16 op falling back to Eigen are what keeps the
-step from the bf16 peak.
+step from the bf16 peak. `--nodes=N` lists the costliest graph nodes, and
+`--onednn` the kernels oneDNN chose (ONEDNN_VERBOSE): on a CPU with AMX the
+convolutions should name `avx512_core_amx`.
 
 Usage:
     python bench/step_profile.py
     python bench/step_profile.py --arch=msg_progan --resolution=64 --top=25
+    python bench/step_profile.py --resolution=64 --precisions=bf16 --nodes=30 --onednn
 """
 
 import collections
+import contextlib
+import ctypes
 import glob
 import os
 import pathlib
@@ -44,6 +49,12 @@ flags.DEFINE_integer("resolution", 32, "Resolution.")
 flags.DEFINE_integer("iterations", 5, "Profiled iterations (after two warm-up).")
 flags.DEFINE_integer("top", 20, "Op types listed per precision.")
 flags.DEFINE_integer("nodes", 0, "Also list the N costliest graph nodes.")
+flags.DEFINE_boolean(
+    "onednn",
+    False,
+    "Also list oneDNN's kernels from ONEDNN_VERBOSE=1 (the script restarts "
+    "itself with it set): which implementation ran each primitive.",
+)
 FLAGS = flags.FLAGS
 
 _KERNEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # An op type, as in "node:Conv2D".
@@ -120,23 +131,78 @@ def category(kind):
 
 
 def profile(precision):
+    """Profiles FLAGS.iterations iterations: (wall seconds per iteration,
+    kernel events, {node: dtype}, oneDNN verbose lines or None)."""
     iteration, steps, _, _ = build_iteration(FLAGS.arch, FLAGS.resolution, precision)
     iteration(0)
     iteration(1)
-    logdir = tempfile.mkdtemp(prefix="step_profile_")
-    tf.profiler.experimental.start(logdir)
-    start = time.perf_counter()
-    for i in range(FLAGS.iterations):
-        iteration(i + 2)
-    wall = (time.perf_counter() - start) / FLAGS.iterations
-    tf.profiler.experimental.stop()
-    functions = [steps._d_function, steps._g_function]
-    dtypes = graph_dtypes(functions)
+    with tempfile.TemporaryDirectory(prefix="step_profile_") as logdir:
+        tf.profiler.experimental.start(logdir)
+        start = time.perf_counter()
+        with captured_stdout(FLAGS.onednn) as onednn_lines:
+            for i in range(FLAGS.iterations):
+                iteration(i + 2)
+        wall = (time.perf_counter() - start) / FLAGS.iterations
+        tf.profiler.experimental.stop()
+        events = kernel_events(logdir)
+    dtypes = graph_dtypes([steps._d_function, steps._g_function])
     keras.config.set_dtype_policy("float32")
-    return wall, kernel_events(logdir), dtypes
+    return wall, events, dtypes, onednn_lines if FLAGS.onednn else None
 
 
-def report(precision, wall, events, dtypes):
+@contextlib.contextmanager
+def captured_stdout(enabled):
+    """Collects what native code prints to file descriptor 1 (oneDNN's verbose
+    lines) into the yielded list, when enabled."""
+    lines = []
+    if not enabled:
+        yield lines
+        return
+    libc = ctypes.CDLL(None)
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile(mode="w+") as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            yield lines
+        finally:
+            libc.fflush(None)
+            os.dup2(saved, 1)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().splitlines())
+
+
+def report_onednn(lines):
+    """oneDNN's executed primitives by implementation, direction and source
+    dtype: which kernels ran (e.g. `brg_conv_fwd:avx512_core_amx` on AMX)."""
+    per_kernel = collections.defaultdict(lambda: [0.0, 0])
+    for line in lines:
+        fields = line.split(",")
+        if not line.startswith("onednn_verbose") or "exec" not in fields[:4]:
+            continue
+        at = fields.index("exec")
+        primitive, implementation, direction = fields[at + 2 : at + 5]
+        dtype = re.search(r"src:(\w+)", line)
+        key = (primitive, implementation, direction, dtype.group(1) if dtype else "?")
+        per_kernel[key][0] += float(fields[-1]) / FLAGS.iterations
+        per_kernel[key][1] += 1
+    total = sum(ms for ms, _ in per_kernel.values()) or 1.0
+    print("\noneDNN kernels (ONEDNN_VERBOSE=1):\n")
+    print(
+        "| primitive | implementation | direction | src dtype | ms/iter | share "
+        "| calls/iter |"
+    )
+    print("|---|---|---|---|---:|---:|---:|")
+    ranked = sorted(per_kernel.items(), key=lambda item: -item[1][0])
+    for (primitive, implementation, direction, dtype), (ms, count) in ranked:
+        print(
+            f"| {primitive} | {implementation} | {direction} | {dtype} | {ms:.1f} | "
+            f"{100 * ms / total:.1f}% | {count // FLAGS.iterations} |"
+        )
+
+
+def report(precision, wall, events, dtypes, onednn_lines):
     per_type = collections.defaultdict(lambda: [0.0, 0, collections.Counter()])
     per_category = collections.Counter()
     for node, kind, seconds in events:
@@ -167,6 +233,8 @@ def report(precision, wall, events, dtypes):
         )
     if FLAGS.nodes:
         report_nodes(events, dtypes, total)
+    if onednn_lines is not None:
+        report_onednn(onednn_lines)
     print("\nBy category and dtype (share of kernel time):")
     for (name, dtype), seconds in per_category.most_common():
         if seconds / total >= 0.005:
@@ -198,6 +266,10 @@ def report_nodes(events, dtypes, total):
 
 def main(argv):
     del argv
+    if FLAGS.onednn and os.environ.get("ONEDNN_VERBOSE") != "1":
+        # oneDNN reads the variable when it starts: restart with it set.
+        environment = {**os.environ, "ONEDNN_VERBOSE": "1"}
+        os.execve(sys.executable, [sys.executable, *sys.argv], environment)
     print(hardware.summary(hardware.detect()))
     print(
         f"{FLAGS.arch} at {FLAGS.resolution}², batch {FLAGS.batch}, "
