@@ -22,6 +22,14 @@ RefusedPickleError = safe_pickle.RefusedPickleError
 MAX_COMPONENT_DEPTH = 8  # Networks inside networks (official: 1).
 MAX_OPTION_LENGTH = 64  # Items of a list option such as `blur_filter`.
 MAX_NAME_LENGTH = 256  # Of network, component, option and variable names.
+# Integer options bound what rebuilding a network costs before its size is
+# known: layer counts (time) and feature maps (numpy filters per channel).
+# Official values: resolution 1024, mapping_layers 8, fmap_max 512.
+MAX_INT_OPTION = {"resolution": 2**16, "mapping_layers": 256, "fmap_max": 2**14}
+MAX_OTHER_INT_OPTION = 2**20
+# Parameters the options may describe beyond the pickle's own weights (ours
+# has none an official network lacks, except spectral norm's vectors).
+PARAMETER_SLACK = 2**20
 
 
 class EasyDict(safe_pickle.DataDict):
@@ -193,6 +201,13 @@ def _network_kwargs(state, cls, options):
                 f"{' or '.join(k.__name__ for k in kinds)}. "
                 f"Received: {type(value).__name__}"
             )
+    for key, value in kwargs.items():
+        limit = MAX_INT_OPTION.get(key, MAX_OTHER_INT_OPTION)
+        if type(value) is int and abs(value) > limit:
+            raise ValueError(
+                f"Network {state['name']!r}: option `{key}` is {value}; this "
+                f"loader takes at most {limit}."
+            )
     if isinstance(kwargs.get("blur_filter"), list):
         kwargs["blur_filter"] = tuple(kwargs["blur_filter"])
     return kwargs
@@ -214,12 +229,43 @@ def builders():
     }
 
 
+def _construct(state, cls, kwargs, options):
+    # Our network, built; its constructor's errors as one-line ValueErrors.
+    try:
+        model = cls(**kwargs, **options)
+        model.build()
+    except ValueError as e:
+        raise ValueError(f"Network {state['name']!r}: {e}") from e
+    except (TypeError, ArithmeticError) as e:  # A value our checks let through.
+        raise ValueError(f"Network {state['name']!r}: {type(e).__name__}: {e}") from e
+    return model
+
+
+def _check_size(state, cls, kwargs, options, variables):
+    # Builds the network in a throwaway graph, where variables get shapes but
+    # no memory, and refuses options that describe more parameters than the
+    # pickle's weights hold: memory stays bounded by the file's size.
+    import tensorflow as tf
+
+    with tf.Graph().as_default():
+        model = _construct(state, cls, kwargs, options)
+        described = sum(int(np.prod(v.shape)) for v in model.weights)
+    given = sum(int(v.size) for v in variables.values())
+    if described > given + PARAMETER_SLACK:
+        raise ValueError(
+            f"Network {state['name']!r}: its options describe {described:,} "
+            f"parameters, its weights hold {given:,}; the options do not fit "
+            "the weights."
+        )
+
+
 def build_from_state(state):
     """Builds our network for one checked Network state, assigns its weights.
 
     Raises:
         ValueError: an unknown build function or option, an option of the
-            wrong kind or value, or variables that do not match.
+            wrong kind or value, options that describe a larger network than
+            the state's weights, or variables that do not match.
     """
     from msg_stylegan_tf2.official import assign_official_variables
 
@@ -232,14 +278,10 @@ def build_from_state(state):
         )
     cls, prefix, options = known[func]
     kwargs = _network_kwargs(state, cls, options)
-    try:
-        model = cls(**kwargs, **options)
-    except ValueError as e:
-        raise ValueError(f"Network {state['name']!r}: {e}") from e
-    except (TypeError, ArithmeticError) as e:  # A value our checks let through.
-        raise ValueError(f"Network {state['name']!r}: {type(e).__name__}: {e}") from e
-    model.build()
-    assign_official_variables(model, _variables(state, prefix))
+    variables = _variables(state, prefix)
+    _check_size(state, cls, kwargs, options, variables)
+    model = _construct(state, cls, kwargs, options)
+    assign_official_variables(model, variables)
     return model
 
 

@@ -224,6 +224,14 @@ def set_option(key, value):
         (set_option("fmap_decay", "1"), "`fmap_decay` must be int or float"),
         (set_option("dtype", "float16"), r"does not know: \['dtype'\]"),
         (set_option("resolution", 12), "Network 'D': `resolution` must be a power"),
+        (set_option("resolution", 2**40), r"`resolution` is \d+; .* at most 65536\.$"),
+        (set_option("fmap_max", 2**15), r"`fmap_max` is 32768; .* at most 16384\.$"),
+        (set_option("label_size", 2**30), r"`label_size` is \d+; .* at most 1048576"),
+        # About 10^10 parameters (40 GB) if they were allocated: refused first.
+        (
+            lambda s: s["static_kwargs"].update(fmap_base=2**20, fmap_max=2**14),
+            r"its options describe [\d,]+ parameters, its weights hold [\d,]+;",
+        ),
         (lambda s: s.update(build_func_name="x.G_nope"), "is built by 'G_nope'"),
         (
             lambda s: s.update(variables=[("nope", np.zeros(2, np.float32))]),
