@@ -242,14 +242,11 @@ def _construct(state, cls, kwargs, options):
 
 
 def _check_size(state, cls, kwargs, options, variables):
-    # Builds the network in a throwaway graph, where variables get shapes but
-    # no memory, and refuses options that describe more parameters than the
-    # pickle's weights hold: memory stays bounded by the file's size.
-    import tensorflow as tf
+    # Refuses options that describe more parameters than the pickle's weights
+    # hold, before anything is allocated: memory stays bounded by the file.
+    from msg_stylegan_tf2.network_base import described_parameters
 
-    with tf.Graph().as_default():
-        model = _construct(state, cls, kwargs, options)
-        described = sum(int(np.prod(v.shape)) for v in model.weights)
+    described = described_parameters(lambda: _construct(state, cls, kwargs, options))
     given = sum(int(v.size) for v in variables.values())
     if described > given + PARAMETER_SLACK:
         raise ValueError(

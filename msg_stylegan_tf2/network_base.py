@@ -1,10 +1,25 @@
 """What every network shares: its official options as its config, `resolution`,
-whether it supports truncation, and the dtype scope its layers are made in."""
+whether it supports truncation, the dtype scope its layers are made in, and its
+size counted without allocating it."""
 
 import contextlib
 import inspect
 
 import keras
+import numpy as np
+import tensorflow as tf
+
+
+def described_parameters(build):
+    """The number of parameters of the network `build()` returns, built and
+    counted in a throwaway graph, where variables have shapes but no memory: how
+    large options from a file would make a network, before allocating it.
+
+    Args:
+        build: a callable returning a built network (or layer).
+    """
+    with tf.Graph().as_default():
+        return sum(int(np.prod(v.shape)) for v in build().weights)
 
 
 @contextlib.contextmanager

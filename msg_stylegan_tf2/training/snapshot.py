@@ -252,13 +252,15 @@ def load_networks(path, names=("G", "D", "Gs")):
     )
     if checkpoint is None:
         raise ValueError(f"{run_dir}: no checkpoint.")
-    networks = {}
-    for name in names:
-        kind = DISCRIMINATORS if name == "D" else GENERATORS
-        networks[name] = kind[config.arch](
-            **(config.D_kwargs if name == "D" else config.G_kwargs)
+    builds = {
+        name: _builder(
+            (DISCRIMINATORS if name == "D" else GENERATORS)[config.arch],
+            config.D_kwargs if name == "D" else config.G_kwargs,
         )
-        networks[name].build()
+        for name in names
+    }
+    _check_size(builds, run_dir, checkpoint)
+    networks = {name: build() for name, build in builds.items()}
     views = {name: network_variables(n) for name, n in networks.items()}
     try:
         status = tf.train.Checkpoint(**views).restore(checkpoint).expect_partial()
@@ -268,6 +270,41 @@ def load_networks(path, names=("G", "D", "Gs")):
             f"{checkpoint}: cannot read its networks ({_first_line(e)})."
         ) from e
     return networks, config, checkpoint
+
+
+def _builder(cls, kwargs):
+    def build():
+        network = cls(**kwargs)
+        network.build()
+        return network
+
+    return build
+
+
+def _check_size(builds, run_dir, checkpoint):
+    # A run directory may come from a stranger: its training_options.json must
+    # not describe networks with more parameters than its checkpoint's data has
+    # bytes (each stored float32 parameter takes 4; networks may share them),
+    # checked before anything is allocated.
+    from msg_stylegan_tf2.network_base import described_parameters
+
+    try:
+        described = sum(described_parameters(build) for build in builds.values())
+    except (ValueError, TypeError, ArithmeticError) as e:
+        raise ValueError(
+            f"{run_dir}: training_options.json describes networks that cannot "
+            f"be built ({_first_line(e)})."
+        ) from e
+    data = pathlib.Path(checkpoint).parent.glob(
+        f"{pathlib.Path(checkpoint).name}.data-*"
+    )
+    stored = sum(path.stat().st_size for path in data)
+    if stored and described > stored:  # No data: the restore says so.
+        raise ValueError(
+            f"{run_dir}: training_options.json describes networks of "
+            f"{described:,} parameters, more than {checkpoint} has bytes "
+            f"({stored:,}); the options do not fit the checkpoint."
+        )
 
 
 def load_generator(path, which="Gs"):
