@@ -282,6 +282,44 @@ def build_from_state(state):
     return model
 
 
+def pickle_shapes(path):
+    """What a pickle's G and D are, without building them.
+
+    Returns:
+        `({"G": {official name: shape}, "D": {...}}, data)`: the official
+        variable shapes of G and D, and G's data options (`resolution`,
+        `num_channels`, `label_size`) after the loader's checks.
+
+    Raises:
+        RefusedPickleError, ValueError: as `load_network_pkl`.
+    """
+    with open(path, "rb") as f:
+        states = load_pickle_states(f.read(), str(path))
+    shapes, data = {}, {}
+    try:
+        for key, state in zip(("G", "D"), states, strict=False):
+            func = state.get("build_func_name", "").rsplit(".", 1)[-1]
+            if func not in builders():
+                raise ValueError(
+                    f"Network {state['name']!r} is not one this port imports."
+                )
+            cls, prefix, options = builders()[func]
+            kwargs = _network_kwargs(state, cls, options)
+            if key == "G":
+                data = {
+                    name: kwargs[name]
+                    for name in ("resolution", "num_channels", "label_size")
+                    if name in kwargs
+                }
+            shapes[key] = {
+                name: tuple(array.shape)
+                for name, array in _variables(state, prefix).items()
+            }
+    except ValueError as e:
+        raise ValueError(f"{path}: {' '.join(str(e).split())}") from e
+    return shapes, data
+
+
 def load_network_pkl(path):
     """Loads an official msg-stylegan-tf or ProGAN network pickle.
 

@@ -1,11 +1,13 @@
 """Fine-tuning: every weight copied from the source, fresh optimizers at kimg 0,
-the source recorded; a source of another shape refused in one line."""
+the source recorded; an official pickle takes the preset of its shapes; a
+source of another shape refused in one line."""
 
 import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from legacy_helpers import official_pickle
 from train_helpers import ROOT, STEP_KIMG, options
 
 from msg_stylegan_tf2.official import official_variables
@@ -72,13 +74,39 @@ def test_a_source_of_another_shape_is_refused_in_one_line(
     assert not (tmp_path / "results").exists()  # Refused before any run.
 
 
-def test_a_pickle_needs_a_preset_and_one_of_another_shape_is_refused(
+def test_an_official_pickle_finetunes_with_the_preset_its_networks_match(
+    tmp_path, image_folder, source_run
+):
+    # The source run's networks, written as an official pickle and read back
+    # by the safe loader; without --preset, the preset of their shapes.
+    source = finetune.load_source(source_run)
+    pickle = tmp_path / "network-final.pkl"
+    pickle.write_bytes(official_pickle(source["G"], source["D"], source["Gs"]))
+    values = options(tmp_path, image_folder, preset=None, finetune_from=str(pickle))
+    config = cli.build_config(values)
+    assert config.preset == "tiny" and config.finetune_from == str(pickle)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    trainer = Trainer(config, run_dir, lambda line: None)
+    finetune.copy_networks(finetune.load_source(pickle), trainer.state, str(pickle))
+    for name in ("G", "D", "Gs"):
+        ours = official_variables(getattr(trainer.state, name))
+        theirs = official_variables(source[name])
+        assert ours.keys() == theirs.keys()
+        for key in ours:
+            np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+
+
+def test_a_pickle_no_preset_matches_or_of_another_preset_is_refused(
     tmp_path, image_folder
 ):
     pickle = ROOT / "tests" / "data" / "official" / "network-snapshot-unfused.pkl"
     values = options(tmp_path, image_folder, preset=None, finetune_from=str(pickle))
-    with pytest.raises(ValueError, match="give --preset matching its networks"):
+    with pytest.raises(ValueError) as error:
         cli.build_config(values)
+    message = str(error.value)
+    assert message.startswith(f"{pickle}: no preset has its networks' shapes")
+    assert "resolution 16" in message and "give --preset" in message
     values = options(tmp_path, image_folder, finetune_from=str(pickle))
     with pytest.raises(ValueError, match="its G differs from this run's preset tiny"):
         cli.run(values)

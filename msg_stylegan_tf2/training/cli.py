@@ -55,9 +55,10 @@ def progressive_schedule(options, preset):
 
 
 def preset_name(options):
-    """`--preset`; else the preset of the run `--finetune_from` names; else
-    "auto" for a `--dataset` (MSG-StyleGAN), else the default preset of
-    `--arch` (the demo)."""
+    """`--preset`; else the preset of the run `--finetune_from` names (for an
+    official pickle, the preset whose networks have its shapes); else "auto"
+    for a `--dataset` (MSG-StyleGAN), else the default preset of `--arch` (the
+    demo)."""
     from msg_stylegan_tf2.presets import DEFAULT_PRESETS, PRESETS
 
     if options.get("preset"):
@@ -68,10 +69,16 @@ def preset_name(options):
 
         path = pathlib.Path(source).expanduser()
         run_dir = path if path.is_dir() else path.parent.parent
-        if path.suffix == ".pkl" or not (run_dir / "training_options.json").is_file():
+        if path.suffix == ".pkl":
+            from msg_stylegan_tf2.training.finetune import matching_preset
+
+            preset = matching_preset(path)
+            print(f"Preset: {preset}, whose networks have the shapes of {source}'s.")
+            return preset
+        if not (run_dir / "training_options.json").is_file():
             raise ValueError(
-                f"--finetune_from={source}: give --preset matching its networks "
-                "(e.g. msg_stylegan_1024 for an official FFHQ pickle)."
+                f"--finetune_from={source}: not a run directory, checkpoint or "
+                "official pickle; give --preset matching its networks."
             )
         preset = TrainingConfig.load(run_dir).preset
         if preset not in PRESETS:

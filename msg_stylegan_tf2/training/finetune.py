@@ -2,7 +2,11 @@
 pickle's networks (G, D, Gs and the W average), with fresh optimizers at kimg 0.
 """
 
-from msg_stylegan_tf2.official import assign_official_variables, official_variables
+from msg_stylegan_tf2.official import (
+    assign_official_variables,
+    official_shape,
+    official_variables,
+)
 from msg_stylegan_tf2.training.snapshot import load_networks
 
 # The data options a source must share with the run (the networks' shapes).
@@ -52,6 +56,56 @@ def check_source(source, config, path):
                 f"{path}: its {name} differs from this run's preset {config.preset} "
                 f"(first: {', '.join(names[:3])}); give a `preset` matching it."
             )
+
+
+def matching_preset(path):
+    """The preset whose networks have exactly the shapes of an official
+    pickle's G and D at its resolution (presets of that resolution first).
+
+    Candidates are built in a throwaway graph: shapes, no memory.
+
+    Raises:
+        ValueError: no preset matches (one line naming `path`), or the
+            pickle's own errors (`legacy.pickle_shapes`).
+    """
+    from msg_stylegan_tf2.legacy import pickle_shapes
+    from msg_stylegan_tf2.presets import PRESETS
+
+    shapes, data = pickle_shapes(path)
+    resolution = data.get("resolution")
+    ranked = sorted(PRESETS, key=lambda n: PRESETS[n].G.get("resolution") != resolution)
+    for name in ranked:
+        if _preset_shapes(PRESETS[name], data, shapes.keys()) == shapes:
+            return name
+    described = ", ".join(f"{k} {v}" for k, v in data.items())
+    raise ValueError(
+        f"{path}: no preset has its networks' shapes ({described}); give "
+        "--preset with the widths it was trained with."
+    )
+
+
+def _preset_shapes(preset, data, names):
+    # {"G": {official name: shape}, "D": ...} of a preset's networks for `data`,
+    # built in a throwaway graph; None when the preset cannot take that data.
+    import tensorflow as tf
+
+    from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
+
+    kinds = {"G": (GENERATORS, preset.G), "D": (DISCRIMINATORS, preset.D)}
+    out = {}
+    with tf.Graph().as_default():
+        for name in names:
+            registry, kwargs = kinds[name]
+            try:
+                network = registry[preset.arch](**{**kwargs, **data})
+                network.build()
+            except (ValueError, TypeError):
+                return None
+            out[name] = {
+                key: tuple(official_shape(variable, layout))
+                for key, (variable, layout) in network.official_variable_map().items()
+            }
+    return out
 
 
 def _shapes(network):
