@@ -191,10 +191,11 @@ def test_two_local_workers_train_identically(tmp_path, image_folder):
             ),
         }
         args = cli_args(tmp_path, image_folder, tmp_path / "mw", 4)
-        args = [a for a in args if not a.startswith("--strategy")]
+        args = [a for a in args if not a.startswith(("--strategy", "--mixed"))]
+        args += ["--strategy=multi_worker", "--mixed_precision=auto"]  # A vote.
         processes.append(
             subprocess.Popen(
-                [sys.executable, "train.py", *args, "--strategy=multi_worker"],
+                [sys.executable, "train.py", *args],
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.PIPE,
@@ -207,6 +208,15 @@ def test_two_local_workers_train_identically(tmp_path, image_folder):
         assert process.returncode == 0, output
     chief = next((tmp_path / "mw").glob("0*"))
     other = next((tmp_path / "mw" / "worker1").glob("0*"))
+    precisions = [
+        [
+            line
+            for line in (run / "log.txt").read_text().splitlines()
+            if "Precision" in line
+        ]
+        for run in (chief, other)
+    ]
+    assert precisions[0] == precisions[1] and len(precisions[0]) == 1, precisions
     ours, theirs = final_variables(chief), final_variables(other)
     assert ours.keys() == theirs.keys()
     for name in ours:

@@ -111,6 +111,31 @@ def _auto_preset(options):
     return name, resolution
 
 
+def agree_on_precision(config, strategy, vote=None):
+    """The config with a precision every worker shares: with several workers,
+    `auto` keeps bf16 only where every worker chose it, else all use fp32.
+    An explicit `--mixed_precision` is kept as given.
+
+    Args:
+        vote: `vote(strategy, value) -> bool`, whether `value` holds on every
+            worker (default `strategy.every_worker`).
+    """
+    from msg_stylegan_tf2.training.strategy import every_worker, worker_count
+
+    if config.precision_reason is None or worker_count(strategy) == 1:
+        return config
+    if (vote or every_worker)(strategy, config.mixed_precision == "bf16"):
+        return config
+    return dataclasses.replace(
+        config,
+        mixed_precision="off",
+        precision_reason=(
+            "not every worker computes bf16 natively "
+            f"(this one: {config.mixed_precision}, {config.precision_reason})"
+        ),
+    )
+
+
 def resolve_mixed_precision(choice):
     """`(choice, reason)`: "auto" becomes what pays on this machine ("bf16" or
     "off", `dnnlib.hardware.resolve_precision`) with the reason; an explicit
@@ -358,7 +383,7 @@ def run(options, given=()):
         run_dir, checkpoint = find_resume(options["outdir"], options["resume"])
         config, changes = resume_changes(TrainingConfig.load(run_dir), options, given)
     else:
-        config = build_config(options)
+        config = agree_on_precision(build_config(options), strategy)
     if options.get("dry_run"):
         print(config.to_json())
         return 0

@@ -30,3 +30,25 @@ def worker_index(strategy):
     if resolver is None or not resolver.cluster_spec().as_dict():
         return 0
     return int(resolver.task_id or 0)
+
+
+def worker_count(strategy):
+    """The number of workers (chief included) under MultiWorkerMirroredStrategy,
+    else 1."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return max(1, len(spec.get("worker", ())) + len(spec.get("chief", ())))
+
+
+def every_worker(strategy, value):
+    """Whether `value` (this worker's bool) holds on every worker: each replica
+    votes its worker's value in one all-reduce. Every worker must call it at the
+    same point, as any collective."""
+    dissent = tf.constant(0.0 if value else 1.0)
+
+    @tf.function
+    def count():
+        votes = strategy.run(lambda: tf.identity(dissent))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None)
+
+    return float(count()) == 0.0
