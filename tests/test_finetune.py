@@ -23,6 +23,25 @@ def source_run(tmp_path_factory, image_folder):
     return run
 
 
+def finetuned(tmp_path, config):
+    """A Trainer for `config` with the networks of its `finetune_from` copied."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    trainer = Trainer(config, run_dir, lambda line: None)
+    source = finetune.load_source(config.finetune_from)
+    finetune.copy_networks(source, trainer.state, config.finetune_from)
+    return trainer
+
+
+def assert_same_networks(state, source):
+    for name in ("G", "D", "Gs"):
+        ours = official_variables(getattr(state, name))
+        theirs = official_variables(source[name])
+        assert ours.keys() == theirs.keys()
+        for key in ours:
+            np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+
+
 def test_finetuning_copies_every_weight_and_starts_afresh(
     tmp_path, image_folder, source_run
 ):
@@ -30,17 +49,9 @@ def test_finetuning_copies_every_weight_and_starts_afresh(
     values = options(tmp_path, image_folder, preset=None, finetune_from=str(source_run))
     config = cli.build_config(values)
     assert config.preset == "tiny" and config.finetune_from == str(source_run)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    trainer = Trainer(config, run_dir, lambda line: None)
-    finetune.copy_networks(source, trainer.state, config.finetune_from)
-    for name in ("G", "D", "Gs"):
-        ours = official_variables(getattr(trainer.state, name))
-        theirs = official_variables(source[name])
-        assert ours.keys() == theirs.keys()
-        for key in ours:
-            np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
-    assert "G/dlatent_avg" in ours  # The W average came too.
+    trainer = finetuned(tmp_path, config)
+    assert_same_networks(trainer.state, source)
+    assert "G/dlatent_avg" in official_variables(trainer.G)  # The W average too.
     assert trainer.nimg == 0 and int(trainer.g_opt.iterations.numpy()) == 0
     slots = [v for v in trainer.d_opt.variables if "momentum" in v.path]
     assert slots and not any(np.any(v.numpy()) for v in slots)
@@ -85,16 +96,7 @@ def test_an_official_pickle_finetunes_with_the_preset_its_networks_match(
     values = options(tmp_path, image_folder, preset=None, finetune_from=str(pickle))
     config = cli.build_config(values)
     assert config.preset == "tiny" and config.finetune_from == str(pickle)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    trainer = Trainer(config, run_dir, lambda line: None)
-    finetune.copy_networks(finetune.load_source(pickle), trainer.state, str(pickle))
-    for name in ("G", "D", "Gs"):
-        ours = official_variables(getattr(trainer.state, name))
-        theirs = official_variables(source[name])
-        assert ours.keys() == theirs.keys()
-        for key in ours:
-            np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+    assert_same_networks(finetuned(tmp_path, config).state, source)
 
 
 def test_a_pickle_no_preset_matches_or_of_another_preset_is_refused(

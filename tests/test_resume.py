@@ -114,7 +114,7 @@ def test_resume_keeps_the_precision_auto_chose(tmp_path, image_folder, monkeypat
         keras.config.set_dtype_policy("float32")
     config = TrainingConfig.load(run)
     assert config.mixed_precision == "bf16"
-    with pytest.raises(ValueError, match="--mixed_precision would change"):
+    with pytest.raises(ValueError, match="--mixed_precision cannot change"):
         cli.resume_changes(
             config, {"mixed_precision": "auto"}, TRAINING | {"mixed_precision"}
         )
