@@ -17,16 +17,11 @@ import inspect
 import numpy as np
 
 from dnnlib import safe_pickle
+from msg_stylegan_tf2.validation import check_option_size, is_plain_option
 
 RefusedPickleError = safe_pickle.RefusedPickleError
 MAX_COMPONENT_DEPTH = 8  # Networks inside networks (official: 1).
-MAX_OPTION_LENGTH = 64  # Items of a list option such as `blur_filter`.
 MAX_NAME_LENGTH = 256  # Of network, component, option and variable names.
-# Integer options bound what rebuilding a network costs before its size is
-# known: layer counts (time) and feature maps (numpy filters per channel).
-# Official values: resolution 1024, mapping_layers 8, fmap_max 512.
-MAX_INT_OPTION = {"resolution": 2**16, "mapping_layers": 256, "fmap_max": 2**14}
-MAX_OTHER_INT_OPTION = 2**20
 # Parameters the options may describe beyond the pickle's own weights (ours
 # has none an official network lacks, except spectral norm's vectors).
 PARAMETER_SLACK = 2**20
@@ -52,23 +47,11 @@ RECORDS = {
     ("tfutil", "Network"): NetworkState,  # ProGAN.
 }
 _SCALARS = (type(None), bool, int, float, str)
-_NUMBERS = (int, float, np.integer, np.floating)
 
 
 def _is_name(value):
     return (
         type(value) is str and 0 < len(value) <= MAX_NAME_LENGTH and value.isprintable()
-    )
-
-
-def _is_option(value):
-    # Official options are Python scalars or short lists of numbers.
-    if isinstance(value, _SCALARS + (np.generic,)):
-        return True
-    return (
-        type(value) in (list, tuple)
-        and len(value) <= MAX_OPTION_LENGTH
-        and all(isinstance(v, _NUMBERS) and type(v) is not bool for v in value)
     )
 
 
@@ -94,7 +77,7 @@ def _check_state(state, label, depth):
     if not isinstance(kwargs, dict):
         fail(f"`static_kwargs` must be a dict. Received: {type(kwargs).__name__}")
     for key, value in kwargs.items():
-        if not _is_name(key) or not _is_option(value):
+        if not _is_name(key) or not is_plain_option(value):
             fail(
                 f"option {safe_pickle.printable(key)!r} must be a number, string, "
                 f"bool or list of numbers. Received: {type(value).__name__}"
@@ -202,12 +185,10 @@ def _network_kwargs(state, cls, options):
                 f"Received: {type(value).__name__}"
             )
     for key, value in kwargs.items():
-        limit = MAX_INT_OPTION.get(key, MAX_OTHER_INT_OPTION)
-        if type(value) is int and abs(value) > limit:
-            raise ValueError(
-                f"Network {state['name']!r}: option `{key}` is {value}; this "
-                f"loader takes at most {limit}."
-            )
+        try:
+            check_option_size(key, value)
+        except ValueError as e:
+            raise ValueError(f"Network {state['name']!r}: {e}") from None
     if isinstance(kwargs.get("blur_filter"), list):
         kwargs["blur_filter"] = tuple(kwargs["blur_filter"])
     return kwargs

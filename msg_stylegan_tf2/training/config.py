@@ -4,6 +4,22 @@ import dataclasses
 import json
 import os
 import pathlib
+import types
+import typing
+
+from msg_stylegan_tf2.presets import ARCHS
+from msg_stylegan_tf2.validation import check_option_size, is_plain_option
+
+# The JSON types each annotation of TrainingConfig accepts (bool is not a number).
+_JSON_TYPES = {
+    str: (str,),
+    int: (int,),
+    float: (int, float),
+    bool: (bool,),
+    dict: (dict,),
+    tuple: (list, tuple),
+    type(None): (type(None),),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,14 +92,57 @@ class TrainingConfig:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text):
-        data = json.loads(text)
+    def from_json(cls, text, where="training_options.json"):
+        """The config in `text`, checked as a file from a stranger may need:
+        an object of known options of the right JSON types, a known `arch`,
+        and network options that are plain and bounded
+        (`validation.check_option_size`).
+
+        Raises:
+            ValueError: one line starting with `where`.
+        """
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as e:  # JSONDecodeError: ValueError.
+            raise ValueError(f"{where}: not valid JSON ({e}).") from None
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"{where}: expected an object of options, not {type(data).__name__}."
+            )
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ValueError(f"{where}: unknown options {unknown}.")
+        missing = [
+            name
+            for name, f in fields.items()
+            if f.default is dataclasses.MISSING and name not in data
+        ]
+        if missing:
+            raise ValueError(f"{where}: missing options {missing}.")
+        for name, value in data.items():
+            allowed = _allowed_types(fields[name].type)
+            if type(value) not in allowed:
+                raise ValueError(
+                    f"{where}: option `{name}` must be "
+                    f"{' or '.join(t.__name__ for t in allowed)}. "
+                    f"Received: {type(value).__name__}"
+                )
+        if data["arch"] not in ARCHS:
+            raise ValueError(f"{where}: `arch` must be one of {ARCHS}.")
+        for group in ("G_kwargs", "D_kwargs"):
+            for key, value in data[group].items():
+                if not is_plain_option(value):
+                    raise ValueError(
+                        f"{where}: {group} `{key}` must be a number, string, bool "
+                        "or a short list of numbers."
+                    )
+                try:
+                    check_option_size(key, value)
+                except ValueError as e:
+                    raise ValueError(f"{where}: {group} {e}") from None
         data["metrics"] = tuple(data.get("metrics", ()))
         data["changes"] = tuple(data.get("changes", ()))
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"training_options.json: unknown options {unknown}.")
         return cls(**data)
 
     def save(self, run_dir):
@@ -98,4 +157,14 @@ class TrainingConfig:
         path = pathlib.Path(run_dir) / "training_options.json"
         if not path.is_file():
             raise ValueError(f"{path}: missing; is {run_dir} a training run directory?")
-        return cls.from_json(path.read_text())
+        return cls.from_json(path.read_text(), str(path))
+
+
+def _allowed_types(annotation):
+    # The JSON value types of a field annotated `annotation` (e.g. float | None).
+    members = (
+        typing.get_args(annotation)
+        if isinstance(annotation, types.UnionType)
+        else (annotation,)
+    )
+    return tuple(t for member in members for t in _JSON_TYPES[member])
