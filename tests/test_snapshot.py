@@ -6,8 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from train_helpers import options
 
 from msg_stylegan_tf2.networks import build_networks
+from msg_stylegan_tf2.training import cli
 from msg_stylegan_tf2.training.snapshot import load_networks, write_network_run
 
 TINY = dict(resolution=8, num_channels=3, fmap_base=32, fmap_max=16)
@@ -52,3 +54,11 @@ def test_options_that_cannot_be_built_get_one_line(run):
     tamper(run, resolution=12)
     with pytest.raises(ValueError, match=r"cannot be built \(.*power of two"):
         load_networks(run)
+
+
+def test_a_resume_refuses_options_larger_than_the_checkpoint(run, tmp_path):
+    run, _ = run
+    tamper(run, fmap_base=2**20, fmap_max=2**14)
+    values = options(tmp_path, None, resume=str(run))
+    with pytest.raises(ValueError, match="describes networks of .* do not fit"):
+        cli.run(values, set())

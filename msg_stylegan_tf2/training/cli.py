@@ -368,6 +368,7 @@ def run(options, given=()):
     from msg_stylegan_tf2.evaluation import load_metric_networks, make_evaluator
     from msg_stylegan_tf2.training.config import TrainingConfig
     from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
+    from msg_stylegan_tf2.training.snapshot import check_networks_fit
     from msg_stylegan_tf2.training.strategy import make_strategy, worker_index
 
     # Before any other op: multi-worker collectives are configured at start-up.
@@ -382,6 +383,9 @@ def run(options, given=()):
     if options.get("resume"):
         run_dir, checkpoint = find_resume(options["outdir"], options["resume"])
         config, changes = resume_changes(TrainingConfig.load(run_dir), options, given)
+        newest = checkpoint or tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+        if newest is not None:
+            check_networks_fit(config, run_dir, newest)
     else:
         config = agree_on_precision(build_config(options), strategy)
     if options.get("dry_run"):

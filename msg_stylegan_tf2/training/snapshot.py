@@ -234,7 +234,6 @@ def load_networks(path, names=("G", "D", "Gs")):
     Raises:
         ValueError: one line naming the path and what is wrong.
     """
-    from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
     from msg_stylegan_tf2.training.config import TrainingConfig
 
     path = pathlib.Path(path).expanduser()
@@ -252,13 +251,7 @@ def load_networks(path, names=("G", "D", "Gs")):
     )
     if checkpoint is None:
         raise ValueError(f"{run_dir}: no checkpoint.")
-    builds = {
-        name: _builder(
-            (DISCRIMINATORS if name == "D" else GENERATORS)[config.arch],
-            config.D_kwargs if name == "D" else config.G_kwargs,
-        )
-        for name in names
-    }
+    builds = _builders(config, names)
     _check_size(builds, run_dir, checkpoint)
     networks = {name: build() for name, build in builds.items()}
     views = {name: network_variables(n) for name, n in networks.items()}
@@ -272,13 +265,36 @@ def load_networks(path, names=("G", "D", "Gs")):
     return networks, config, checkpoint
 
 
-def _builder(cls, kwargs):
-    def build():
-        network = cls(**kwargs)
-        network.build()
-        return network
+def check_networks_fit(config, run_dir, checkpoint):
+    """Refuses, before anything is allocated, a run whose configuration
+    describes G, D and Gs with more parameters than `checkpoint` has bytes
+    (a run directory from a stranger).
 
-    return build
+    Raises:
+        ValueError: one line naming `run_dir`.
+    """
+    _check_size(_builders(config, ("G", "D", "Gs")), run_dir, checkpoint)
+
+
+def _builders(config, names):
+    # {name: build()} of the run's networks, built on call.
+    from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
+
+    def builder(cls, kwargs):
+        def build():
+            network = cls(**kwargs)
+            network.build()
+            return network
+
+        return build
+
+    return {
+        name: builder(
+            (DISCRIMINATORS if name == "D" else GENERATORS)[config.arch],
+            config.D_kwargs if name == "D" else config.G_kwargs,
+        )
+        for name in names
+    }
 
 
 def _check_size(builds, run_dir, checkpoint):
