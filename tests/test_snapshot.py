@@ -46,7 +46,7 @@ def test_options_larger_than_the_checkpoint_are_refused_before_allocating(run):
         load_networks(run)
     text = str(info.value)
     assert "\n" not in text and text.startswith(str(run))
-    assert "describes networks of" in text and "do not fit the checkpoint" in text
+    assert "describes networks of" in text and "options that are not its" in text
 
 
 def test_options_that_cannot_be_built_get_one_line(run):
@@ -60,5 +60,5 @@ def test_a_resume_refuses_options_larger_than_the_checkpoint(run, tmp_path):
     run, _ = run
     tamper(run, fmap_base=2**20, fmap_max=2**14)
     values = options(tmp_path, None, resume=str(run))
-    with pytest.raises(ValueError, match="describes networks of .* do not fit"):
+    with pytest.raises(ValueError, match="describes networks of .* not its"):
         cli.run(values, set())

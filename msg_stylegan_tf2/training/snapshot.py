@@ -319,7 +319,7 @@ def _check_size(builds, run_dir, checkpoint):
         raise ValueError(
             f"{run_dir}: training_options.json describes networks of "
             f"{described:,} parameters, more than {checkpoint} has bytes "
-            f"({stored:,}); the options do not fit the checkpoint."
+            f"({stored:,}): a truncated checkpoint, or options that are not its."
         )
 
 
