@@ -27,6 +27,7 @@ from dnnlib.hardware import Hardware
 from msg_stylegan_tf2.training import cli
 from msg_stylegan_tf2.training.config import TrainingConfig
 from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
+from msg_stylegan_tf2.training.snapshot import check_networks_fit, checkpoint_prefixes
 
 TRAINING = {"outdir", "resume"}  # Flags a plain resume gives.
 
@@ -155,6 +156,8 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(
     config, run_dir = trained_run(tmp_path, image_folder)
     checkpoints = run_dir / "checkpoints"
     corrupt(checkpoints / "ckpt-32")
+    # train.py's check before building: one kept checkpoint that fits is enough.
+    check_networks_fit(config, run_dir, checkpoint_prefixes(checkpoints))
     lines = []
     trainer = Trainer(config, run_dir, lines.append)
     assert trainer.resume().endswith("ckpt-16")
@@ -162,6 +165,8 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(
     assert any(line.startswith("Skipped ") and "ckpt-32" in line for line in lines)
     assert any("Fell back to the previous kept checkpoint" in line for line in lines)
     corrupt(checkpoints / "ckpt-16")
+    with pytest.raises(ValueError, match="a truncated checkpoint"):
+        check_networks_fit(config, run_dir, checkpoint_prefixes(checkpoints))
     trainer = Trainer(config, run_dir, lines.append)
     with pytest.raises(ValueError, match="no usable checkpoint") as error:
         trainer.resume()

@@ -62,3 +62,15 @@ def test_a_resume_refuses_options_larger_than_the_checkpoint(run, tmp_path):
     values = options(tmp_path, None, resume=str(run))
     with pytest.raises(ValueError, match="describes networks of .* not its"):
         cli.run(values, set())
+
+
+def test_a_checkpoint_without_data_is_refused_before_building(run):
+    # Without data there is nothing to size against: refused, not built.
+    run, _ = run
+    tamper(run, fmap_base=2**20, fmap_max=2**14)
+    for shard in (run / "checkpoints").glob("ckpt-0.data-*"):
+        shard.unlink()
+    with pytest.raises(ValueError, match=r"ckpt-0: no data files .*incomplete"):
+        load_networks(run)
+    with pytest.raises(ValueError, match=r"ckpt-7: no such checkpoint\.$"):
+        load_networks(run / "checkpoints" / "ckpt-7")

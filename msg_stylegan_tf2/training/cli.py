@@ -368,7 +368,10 @@ def run(options, given=()):
     from msg_stylegan_tf2.evaluation import load_metric_networks, make_evaluator
     from msg_stylegan_tf2.training.config import TrainingConfig
     from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
-    from msg_stylegan_tf2.training.snapshot import check_networks_fit
+    from msg_stylegan_tf2.training.snapshot import (
+        check_networks_fit,
+        checkpoint_prefixes,
+    )
     from msg_stylegan_tf2.training.strategy import make_strategy, worker_index
 
     # Before any other op: multi-worker collectives are configured at start-up.
@@ -383,9 +386,11 @@ def run(options, given=()):
     if options.get("resume"):
         run_dir, checkpoint = find_resume(options["outdir"], options["resume"])
         config, changes = resume_changes(TrainingConfig.load(run_dir), options, given)
-        newest = checkpoint or tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-        if newest is not None:
-            check_networks_fit(config, run_dir, newest)
+        kept = (
+            [checkpoint] if checkpoint else checkpoint_prefixes(run_dir / "checkpoints")
+        )
+        if kept:  # None yet: training starts at kimg 0.
+            check_networks_fit(config, run_dir, kept)
     else:
         config = agree_on_precision(build_config(options), strategy)
     if options.get("dry_run"):

@@ -1,6 +1,7 @@
 """Snapshots: checkpoints (G, D, Gs, optimizers, progress: variables only, no
 data) and image grids of every resolution."""
 
+import glob
 import pathlib
 import shutil
 
@@ -252,7 +253,7 @@ def load_networks(path, names=("G", "D", "Gs")):
     if checkpoint is None:
         raise ValueError(f"{run_dir}: no checkpoint.")
     builds = _builders(config, names)
-    _check_size(builds, run_dir, checkpoint)
+    _check_size(builds, run_dir, [checkpoint])
     networks = {name: build() for name, build in builds.items()}
     views = {name: network_variables(n) for name, n in networks.items()}
     try:
@@ -265,15 +266,15 @@ def load_networks(path, names=("G", "D", "Gs")):
     return networks, config, checkpoint
 
 
-def check_networks_fit(config, run_dir, checkpoint):
+def check_networks_fit(config, run_dir, checkpoints):
     """Refuses, before anything is allocated, a run whose configuration
-    describes G, D and Gs with more parameters than `checkpoint` has bytes
-    (a run directory from a stranger).
+    describes G, D and Gs with more parameters than the largest of
+    `checkpoints` (prefixes) has bytes (a run directory from a stranger).
 
     Raises:
-        ValueError: one line naming `run_dir`.
+        ValueError: one line naming the run or checkpoint.
     """
-    _check_size(_builders(config, ("G", "D", "Gs")), run_dir, checkpoint)
+    _check_size(_builders(config, ("G", "D", "Gs")), run_dir, checkpoints)
 
 
 def _builders(config, names):
@@ -297,11 +298,12 @@ def _builders(config, names):
     }
 
 
-def _check_size(builds, run_dir, checkpoint):
+def _check_size(builds, run_dir, checkpoints):
     # A run directory may come from a stranger: its training_options.json must
-    # not describe networks with more parameters than its checkpoint's data has
+    # not describe networks with more parameters than a checkpoint's data has
     # bytes (each stored float32 parameter takes 4; networks may share them),
-    # checked before anything is allocated.
+    # checked before anything is allocated. One fitting checkpoint is enough:
+    # a resume falls back past a corrupt newest one.
     from msg_stylegan_tf2.network_base import described_parameters
 
     try:
@@ -311,16 +313,37 @@ def _check_size(builds, run_dir, checkpoint):
             f"{run_dir}: training_options.json describes networks that cannot "
             f"be built ({_first_line(e)})."
         ) from e
-    data = pathlib.Path(checkpoint).parent.glob(
-        f"{pathlib.Path(checkpoint).name}.data-*"
-    )
-    stored = sum(path.stat().st_size for path in data)
-    if stored and described > stored:  # No data: the restore says so.
+    stored = {checkpoint: _data_bytes(checkpoint) for checkpoint in checkpoints}
+    largest = max(stored, key=stored.get)
+    if stored[largest] == 0:
+        if not pathlib.Path(f"{largest}.index").is_file():
+            raise ValueError(f"{largest}: no such checkpoint.")
+        raise ValueError(
+            f"{largest}: no data files ({pathlib.Path(largest).name}.data-*); "
+            "an incomplete checkpoint."
+        )
+    if described > stored[largest]:
         raise ValueError(
             f"{run_dir}: training_options.json describes networks of "
-            f"{described:,} parameters, more than {checkpoint} has bytes "
-            f"({stored:,}): a truncated checkpoint, or options that are not its."
+            f"{described:,} parameters, more than {largest} has bytes "
+            f"({stored[largest]:,}): a truncated checkpoint, or options that are "
+            "not its."
         )
+
+
+def _data_bytes(checkpoint):
+    # The size of a checkpoint's data files (`<prefix>.data-*`, all shards).
+    prefix = pathlib.Path(checkpoint)
+    shards = prefix.parent.glob(f"{glob.escape(prefix.name)}.data-*")
+    return sum(path.stat().st_size for path in shards if path.is_file())
+
+
+def checkpoint_prefixes(checkpoint_dir):
+    """The prefixes (`.../ckpt-N`) of the checkpoints in a directory."""
+    return sorted(
+        str(path.with_suffix(""))
+        for path in pathlib.Path(checkpoint_dir).glob("*.index")
+    )
 
 
 def load_generator(path, which="Gs"):
