@@ -129,9 +129,17 @@ class TrainingConfig:
                     f"Received: {type(value).__name__}"
                 )
         if data["arch"] not in ARCHS:
-            raise ValueError(f"{where}: `arch` must be one of {ARCHS}.")
+            raise ValueError(
+                f"{where}: `arch` must be one of {ARCHS}. Received: "
+                f"{data['arch'][:64]!r}"
+            )
         for group in ("G_kwargs", "D_kwargs"):
             for key, value in data[group].items():
+                if not (0 < len(key) <= 256 and key.isprintable()):
+                    raise ValueError(
+                        f"{where}: {group} has an option named {key[:64]!r}; "
+                        "names are 1 to 256 printable characters."
+                    )
                 if not is_plain_option(value):
                     raise ValueError(
                         f"{where}: {group} `{key}` must be a number, string, bool "
