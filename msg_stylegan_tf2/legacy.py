@@ -267,16 +267,16 @@ def pickle_shapes(path):
     """What a pickle's G and D are, without building them.
 
     Returns:
-        `({"G": {official name: shape}, "D": {...}}, data)`: the official
-        variable shapes of G and D, and G's data options (`resolution`,
-        `num_channels`, `label_size`) after the loader's checks.
+        `(shapes, options)`: `{"G": {official name: shape}, "D": ...}`, the
+        official variable shapes of G and D, and `{"G": kwargs, "D": kwargs}`,
+        their options after the loader's checks.
 
     Raises:
         RefusedPickleError, ValueError: as `load_network_pkl`.
     """
     with open(path, "rb") as f:
         states = load_pickle_states(f.read(), str(path))
-    shapes, data = {}, {}
+    shapes, options = {}, {}
     try:
         for key, state in zip(("G", "D"), states, strict=False):
             func = state.get("build_func_name", "").rsplit(".", 1)[-1]
@@ -284,21 +284,15 @@ def pickle_shapes(path):
                 raise ValueError(
                     f"Network {state['name']!r} is not one this port imports."
                 )
-            cls, prefix, options = builders()[func]
-            kwargs = _network_kwargs(state, cls, options)
-            if key == "G":
-                data = {
-                    name: kwargs[name]
-                    for name in ("resolution", "num_channels", "label_size")
-                    if name in kwargs
-                }
+            cls, prefix, ours = builders()[func]
+            options[key] = _network_kwargs(state, cls, ours)
             shapes[key] = {
                 name: tuple(array.shape)
                 for name, array in _variables(state, prefix).items()
             }
     except ValueError as e:
         raise ValueError(f"{path}: {' '.join(str(e).split())}") from e
-    return shapes, data
+    return shapes, options
 
 
 def load_network_pkl(path):

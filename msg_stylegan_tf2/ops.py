@@ -28,10 +28,11 @@ def upscale2d(x, factor=2):
     """Nearest-neighbour upscaling, with the official code's efficient gradient.
 
     The gradient of nearest upscaling sums each `factor` x `factor` block of dy.
-    As in the official `upscale2d` it is computed as a pooling, average pool x
-    factor^2 (one oneDNN kernel), not as TensorFlow's gradient of `tf.tile`, a
-    strided `Sum` that took 5-10x as long (`bench/step_profile.py`). Its own
-    gradient, the pooling's, is upscaling again, as in the official code.
+    The official `upscale2d` has a custom gradient for it (a downscale with gain
+    factor^2: a strided blur in float32). Here it is an average pool x factor^2
+    (one oneDNN kernel), not TensorFlow's gradient of `tf.tile`, a strided `Sum`
+    that took 5-10x as long (`bench/step_profile.py`). Its own gradient, the
+    pooling's, is upscaling again, as in the official code.
 
     Args:
         x: `[N, H, W, C]`.

@@ -10,6 +10,7 @@ import tensorflow as tf
 from legacy_helpers import official_pickle
 from train_helpers import ROOT, STEP_KIMG, options
 
+from msg_stylegan_tf2.networks import build_networks
 from msg_stylegan_tf2.official import official_variables
 from msg_stylegan_tf2.training import cli, finetune
 from msg_stylegan_tf2.training.loop import Trainer
@@ -111,5 +112,22 @@ def test_a_pickle_no_preset_matches_or_of_another_preset_is_refused(
     assert "resolution 16" in message and "give --preset" in message
     values = options(tmp_path, image_folder, finetune_from=str(pickle))
     with pytest.raises(ValueError, match="its G differs from this run's preset tiny"):
+        cli.run(values)
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_source_with_the_shapes_but_other_options_is_refused(tmp_path, image_folder):
+    # use_wscale changes what the weights compute, not their shapes.
+    G, D = build_networks("tiny", resolution=16, num_channels=3, use_wscale=False)
+    pickle = tmp_path / "plain.pkl"
+    pickle.write_bytes(official_pickle(G, D, G))
+    values = options(tmp_path, image_folder, preset=None, finetune_from=str(pickle))
+    with pytest.raises(ValueError) as error:
+        cli.build_config(values)
+    message = str(error.value)
+    assert "preset tiny has its networks' shapes but not their options" in message
+    assert "G: use_wscale False (this run: True)" in message
+    values = options(tmp_path, image_folder, finetune_from=str(pickle))
+    with pytest.raises(ValueError, match="computes with other options than this run"):
         cli.run(values)
     assert not (tmp_path / "results").exists()

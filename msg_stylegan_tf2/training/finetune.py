@@ -11,6 +11,19 @@ from msg_stylegan_tf2.training.snapshot import load_networks
 
 # The data options a source must share with the run (the networks' shapes).
 DATA_OPTIONS = ("resolution", "num_channels", "label_size")
+# Options that do not change what the weights compute in training: sampling
+# defaults, and fused versus separate resampling (the same function).
+NEUTRAL_OPTIONS = (
+    "name",
+    "dtype",
+    "fused_scale",
+    "truncation_psi",
+    "truncation_cutoff",
+    "truncation_psi_val",
+    "truncation_cutoff_val",
+    "dlatent_avg_beta",
+    "randomize_noise",
+)
 
 
 def load_source(path):
@@ -56,37 +69,81 @@ def check_source(source, config, path):
                 f"{path}: its {name} differs from this run's preset {config.preset} "
                 f"(first: {', '.join(names[:3])}); give a `preset` matching it."
             )
+        differs = option_differences(source[name].get_config(), network.get_config())
+        if differs:
+            raise ValueError(
+                f"{path}: its {name} computes with other options than this run's "
+                f"({', '.join(differs[:4])}); give the flags or `preset` it was "
+                "trained with."
+            )
+
+
+def option_differences(theirs, ours):
+    """`["use_wscale False (this run: True)", ...]`: the options of a source
+    network (`theirs`, a config or official kwargs) that differ from ours and
+    change what the weights compute (not `NEUTRAL_OPTIONS` or data options)."""
+    skip = NEUTRAL_OPTIONS + DATA_OPTIONS
+    return [
+        f"{key} {theirs[key]!r} (this run: {ours.get(key)!r})"
+        for key in sorted(theirs)
+        if key not in skip and _plain(theirs[key]) != _plain(ours.get(key))
+    ]
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 def matching_preset(path):
-    """The preset whose networks have exactly the shapes of an official
-    pickle's G and D at its resolution (presets of that resolution first).
+    """The preset whose networks have exactly the shapes and the options of an
+    official pickle's G and D at its resolution (presets of that resolution
+    first; options as `option_differences` compares them).
 
     Candidates are built in a throwaway graph: shapes, no memory.
 
     Raises:
-        ValueError: no preset matches (one line naming `path`), or the
-            pickle's own errors (`legacy.pickle_shapes`).
+        ValueError: no preset matches (one line naming `path` and, when one has
+            the shapes, the options that differ), or the pickle's own errors
+            (`legacy.pickle_shapes`).
     """
     from msg_stylegan_tf2.legacy import pickle_shapes
     from msg_stylegan_tf2.presets import PRESETS
 
-    shapes, data = pickle_shapes(path)
-    resolution = data.get("resolution")
-    ranked = sorted(PRESETS, key=lambda n: PRESETS[n].G.get("resolution") != resolution)
+    shapes, options = pickle_shapes(path)
+    data = {k: options["G"][k] for k in DATA_OPTIONS if k in options["G"]}
+    ranked = sorted(
+        PRESETS, key=lambda n: PRESETS[n].G.get("resolution") != data.get("resolution")
+    )
+    near = None
     for name in ranked:
-        if _preset_shapes(PRESETS[name], data, shapes.keys()) == shapes:
+        built = _preset_networks(PRESETS[name], data, shapes.keys())
+        if built is None or {k: v[0] for k, v in built.items()} != shapes:
+            continue
+        differs = [
+            f"{key}: {text}"
+            for key, (_, config) in built.items()
+            for text in option_differences(options[key], config)
+        ]
+        if not differs:
             return name
+        near = near or (name, differs)
     described = ", ".join(f"{k} {v}" for k, v in data.items())
+    if near is not None:
+        name, differs = near
+        raise ValueError(
+            f"{path}: preset {name} has its networks' shapes but not their "
+            f"options ({', '.join(differs[:4])}); give --preset and the flags "
+            "it was trained with."
+        )
     raise ValueError(
         f"{path}: no preset has its networks' shapes ({described}); give "
         "--preset with the widths it was trained with."
     )
 
 
-def _preset_shapes(preset, data, names):
-    # {"G": {official name: shape}, "D": ...} of a preset's networks for `data`,
-    # built in a throwaway graph; None when the preset cannot take that data.
+def _preset_networks(preset, data, names):
+    # {"G": (official shapes, config), "D": ...} of a preset's networks for
+    # `data`, built in a throwaway graph; None when the preset cannot take it.
     import tensorflow as tf
 
     from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
@@ -101,10 +158,11 @@ def _preset_shapes(preset, data, names):
                 network.build()
             except (ValueError, TypeError):
                 return None
-            out[name] = {
+            shapes = {
                 key: tuple(official_shape(variable, layout))
                 for key, (variable, layout) in network.official_variable_map().items()
             }
+            out[name] = (shapes, network.get_config())
     return out
 
 
