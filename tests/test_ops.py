@@ -60,3 +60,15 @@ def test_upscale_gradient_keeps_bfloat16_and_dynamic_batch():
     grad = grad_of(tf.zeros([2, 2, 2, 2], tf.bfloat16))
     assert grad.dtype == tf.bfloat16
     np.testing.assert_array_equal(tf.cast(grad, tf.float32), np_block_sums(dy, 2))
+
+
+def test_upscale_gradient_is_the_pooling_not_tiles_sum():
+    @tf.function(input_signature=[tf.TensorSpec([2, 4, 4, 3])])
+    def grad_of(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = upscale2d(x)
+        return tape.gradient(y, x, output_gradients=tf.ones_like(y))
+
+    types = {op.type for op in grad_of.get_concrete_function().graph.get_operations()}
+    assert "AvgPool" in types and "Sum" not in types, sorted(types)
