@@ -46,7 +46,9 @@ from dnnlib import hardware  # noqa: E402
 
 flags.DEFINE_string("arch", "msg_stylegan", "msg_stylegan or msg_progan.")
 flags.DEFINE_integer("resolution", 32, "Resolution.")
-flags.DEFINE_integer("iterations", 5, "Profiled iterations (after two warm-up).")
+flags.DEFINE_integer(
+    "iterations", 5, "Profiled iterations (after two warm-up).", lower_bound=1
+)
 flags.DEFINE_integer("top", 20, "Op types listed per precision.")
 flags.DEFINE_integer("nodes", 0, "Also list the N costliest graph nodes.")
 flags.DEFINE_boolean(

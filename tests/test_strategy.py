@@ -47,6 +47,29 @@ def test_every_worker_is_a_vote_over_the_replicas(devices):
     assert every_worker(strategy, False) is False
 
 
+class OtherWorkers:
+    """Stands for a cluster whose other workers vote `others` (dissents):
+    `run` gives this worker's vote, `reduce` adds theirs."""
+
+    def __init__(self, others):
+        self.others = others
+
+    def run(self, fn):
+        return fn()
+
+    def reduce(self, op, votes, axis):
+        assert op == tf.distribute.ReduceOp.SUM and axis is None
+        return votes + self.others
+
+
+@pytest.mark.parametrize(
+    "mine, others, expected",
+    [(True, 0.0, True), (True, 1.0, False), (False, 0.0, False), (False, 1.0, False)],
+)
+def test_every_worker_needs_no_dissent_anywhere(mine, others, expected):
+    assert every_worker(OtherWorkers(others), mine) is expected
+
+
 @pytest.fixture()
 def auto_bf16(tmp_path, image_folder):
     config = cli.build_config(options(tmp_path, image_folder))

@@ -192,7 +192,9 @@ def test_two_local_workers_train_identically(tmp_path, image_folder):
         }
         args = cli_args(tmp_path, image_folder, tmp_path / "mw", 4)
         args = [a for a in args if not a.startswith(("--strategy", "--mixed"))]
-        args += ["--strategy=multi_worker", "--mixed_precision=auto"]  # A vote.
+        # Auto makes the workers vote (both on this machine: they agree; the
+        # disagreeing case is in test_strategy.py).
+        args += ["--strategy=multi_worker", "--mixed_precision=auto"]
         processes.append(
             subprocess.Popen(
                 [sys.executable, "train.py", *args],
