@@ -436,3 +436,19 @@ def test_an_official_progan_pickle_loads_mid_fade_and_converts(tmp_path):
     restored, config, _ = load_generator(run)
     assert config.arch == "progan" and float(restored.lod.numpy()) == 0.5
     np.testing.assert_array_equal(restored(latents)[-1], Gs(latents)[-1])
+
+
+def test_pickle_shapes_reads_shapes_and_options_without_building(
+    tmp_path, official_modules
+):
+    shapes, options = legacy.pickle_shapes(DATA / "network-snapshot-unfused.pkl")
+    assert shapes["D"]["D/16x16/Conv0/weight"] == (3, 3, 17, 16)  # 16 + mbstd.
+    assert options["G"]["fmap_max"] == 32 and options["D"]["mbstd_group_size"] == 4
+    Network = official_modules
+    bad = state("G", **TINY_D)
+    bad["build_func_name"] = "x.G_nope"
+    d = Network(state("D", **TINY_D))
+    path = tmp_path / "bad.pkl"
+    path.write_bytes(pickle.dumps((Network(bad), d, d)))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: .* not one this"):
+        legacy.pickle_shapes(path)
