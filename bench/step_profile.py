@@ -135,9 +135,12 @@ def category(kind):
 def profile(precision):
     """Profiles FLAGS.iterations iterations: (wall seconds per iteration,
     kernel events, {node: dtype}, oneDNN verbose lines or None)."""
-    iteration, steps, _, _ = build_iteration(FLAGS.arch, FLAGS.resolution, precision)
-    iteration(0)
-    iteration(1)
+    with captured_stdout(FLAGS.onednn):  # oneDNN's lines of the warm-up: dropped.
+        iteration, steps, _, _ = build_iteration(
+            FLAGS.arch, FLAGS.resolution, precision
+        )
+        iteration(0)
+        iteration(1)
     with tempfile.TemporaryDirectory(prefix="step_profile_") as logdir:
         tf.profiler.experimental.start(logdir)
         start = time.perf_counter()
