@@ -17,11 +17,15 @@ import inspect
 import numpy as np
 
 from dnnlib import safe_pickle
-from msg_stylegan_tf2.validation import check_option_size, is_plain_option
+from msg_stylegan_tf2.validation import (
+    MAX_NAME_LENGTH,
+    check_option_size,
+    is_name,
+    is_plain_option,
+)
 
 RefusedPickleError = safe_pickle.RefusedPickleError
 MAX_COMPONENT_DEPTH = 8  # Networks inside networks (official: 1).
-MAX_NAME_LENGTH = 256  # Of network, component, option and variable names.
 # Parameters the options may describe beyond the pickle's own weights (ours
 # has none an official network lacks, except spectral norm's vectors).
 PARAMETER_SLACK = 2**20
@@ -49,12 +53,6 @@ RECORDS = {
 _SCALARS = (type(None), bool, int, float, str)
 
 
-def _is_name(value):
-    return (
-        type(value) is str and 0 < len(value) <= MAX_NAME_LENGTH and value.isprintable()
-    )
-
-
 def _check_state(state, label, depth):
     """Checks one Network state and its components (a tree, `label` e.g. `G`,
     `G/synthesis`); raises ValueError saying what is wrong, without the file."""
@@ -65,7 +63,7 @@ def _check_state(state, label, depth):
     name = state.get("name")
     if "name" not in state:
         fail("has no `name`")
-    if not _is_name(name):
+    if not is_name(name):
         fail(
             f"`name` must be a printable string of 1 to {MAX_NAME_LENGTH} "
             f"characters. Received: {safe_pickle.printable(name)}"
@@ -77,7 +75,7 @@ def _check_state(state, label, depth):
     if not isinstance(kwargs, dict):
         fail(f"`static_kwargs` must be a dict. Received: {type(kwargs).__name__}")
     for key, value in kwargs.items():
-        if not _is_name(key) or not is_plain_option(value):
+        if not is_name(key) or not is_plain_option(value):
             fail(
                 f"option {safe_pickle.printable(key)!r} must be a number, string, "
                 f"bool or list of numbers. Received: {type(value).__name__}"
@@ -89,7 +87,7 @@ def _check_state(state, label, depth):
         if not (
             type(pair) in (list, tuple)
             and len(pair) == 2
-            and _is_name(pair[0])
+            and is_name(pair[0])
             and isinstance(pair[1], (np.ndarray, np.generic))
         ):
             fail("`variables` must be (name, numeric array) pairs")
@@ -100,7 +98,7 @@ def _check_state(state, label, depth):
         fail(f"components nest deeper than {MAX_COMPONENT_DEPTH} levels")
     for key, component in components.items():
         where = f"{label}/{safe_pickle.printable(key)}"
-        if not _is_name(key) or not isinstance(component, NetworkState):
+        if not is_name(key) or not isinstance(component, NetworkState):
             raise ValueError(f"network {where}: a component must be a named Network")
         _check_state(component.state, where, depth + 1)
 
@@ -237,6 +235,20 @@ def _check_size(state, cls, kwargs, options, variables):
         )
 
 
+def _spec(state):
+    # (our class, its official variables by global name, checked kwargs, the
+    # loader's own options) of one checked Network state.
+    func = state.get("build_func_name", "").rsplit(".", 1)[-1]
+    known = builders()
+    if func not in known:
+        raise ValueError(
+            f"Network {state['name']!r} is built by {safe_pickle.printable(func)!r}; "
+            f"this port imports {sorted(known)}."
+        )
+    cls, prefix, options = known[func]
+    return cls, _variables(state, prefix), _network_kwargs(state, cls, options), options
+
+
 def build_from_state(state):
     """Builds our network for one checked Network state, assigns its weights.
 
@@ -247,16 +259,7 @@ def build_from_state(state):
     """
     from msg_stylegan_tf2.official import assign_official_variables
 
-    func = state.get("build_func_name", "").rsplit(".", 1)[-1]
-    known = builders()
-    if func not in known:
-        raise ValueError(
-            f"Network {state['name']!r} is built by {safe_pickle.printable(func)!r}; "
-            f"this port imports {sorted(known)}."
-        )
-    cls, prefix, options = known[func]
-    kwargs = _network_kwargs(state, cls, options)
-    variables = _variables(state, prefix)
+    cls, variables, kwargs, options = _spec(state)
     _check_size(state, cls, kwargs, options, variables)
     model = _construct(state, cls, kwargs, options)
     assign_official_variables(model, variables)
@@ -279,17 +282,8 @@ def pickle_shapes(path):
     shapes, options = {}, {}
     try:
         for key, state in zip(("G", "D"), states, strict=False):
-            func = state.get("build_func_name", "").rsplit(".", 1)[-1]
-            if func not in builders():
-                raise ValueError(
-                    f"Network {state['name']!r} is not one this port imports."
-                )
-            cls, prefix, ours = builders()[func]
-            options[key] = _network_kwargs(state, cls, ours)
-            shapes[key] = {
-                name: tuple(array.shape)
-                for name, array in _variables(state, prefix).items()
-            }
+            _, variables, options[key], _ = _spec(state)
+            shapes[key] = {name: tuple(a.shape) for name, a in variables.items()}
     except ValueError as e:
         raise ValueError(f"{path}: {' '.join(str(e).split())}") from e
     return shapes, options

@@ -45,10 +45,18 @@ def check_resolution(resolution, minimum=4):
 # counts (time), feature maps and filter taps (numpy arrays built per channel).
 # Official values: resolution 1024, mapping_layers 8, fmap_max 512.
 MAX_OPTION_LENGTH = 64  # Items of a list option such as `blur_filter`.
+MAX_NAME_LENGTH = 256  # Of network, component, option and variable names.
 MAX_INT_OPTION = {"resolution": 2**16, "mapping_layers": 256, "fmap_max": 2**14}
 MAX_OTHER_INT_OPTION = 2**20
 _SCALARS = (type(None), bool, int, float, str, np.generic)
 _NUMBERS = (int, float, np.integer, np.floating)
+
+
+def is_name(value):
+    """A name as files may hold it: 1 to `MAX_NAME_LENGTH` printable characters."""
+    return (
+        type(value) is str and 0 < len(value) <= MAX_NAME_LENGTH and value.isprintable()
+    )
 
 
 def is_plain_option(value):

@@ -450,5 +450,5 @@ def test_pickle_shapes_reads_shapes_and_options_without_building(
     d = Network(state("D", **TINY_D))
     path = tmp_path / "bad.pkl"
     path.write_bytes(pickle.dumps((Network(bad), d, d)))
-    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: .* not one this"):
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: .* is built by"):
         legacy.pickle_shapes(path)

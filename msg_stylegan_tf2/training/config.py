@@ -8,7 +8,7 @@ import types
 import typing
 
 from msg_stylegan_tf2.presets import ARCHS
-from msg_stylegan_tf2.validation import check_option_size, is_plain_option
+from msg_stylegan_tf2.validation import check_option_size, is_name, is_plain_option
 
 # The JSON types each annotation of TrainingConfig accepts (bool is not a number).
 _JSON_TYPES = {
@@ -135,7 +135,7 @@ class TrainingConfig:
             )
         for group in ("G_kwargs", "D_kwargs"):
             for key, value in data[group].items():
-                if not (0 < len(key) <= 256 and key.isprintable()):
+                if not is_name(key):
                     raise ValueError(
                         f"{where}: {group} has an option named {key[:64]!r}; "
                         "names are 1 to 256 printable characters."

@@ -116,7 +116,7 @@ def matching_preset(path):
     )
     near = None
     for name in ranked:
-        built = _preset_networks(PRESETS[name], data, shapes.keys())
+        built = _preset_networks(name, data)
         if built is None or {k: v[0] for k, v in built.items()} != shapes:
             continue
         differs = [
@@ -141,29 +141,31 @@ def matching_preset(path):
     )
 
 
-def _preset_networks(preset, data, names):
+def _preset_networks(preset, data):
     # {"G": (official shapes, config), "D": ...} of a preset's networks for
     # `data`, built in a throwaway graph; None when the preset cannot take it.
     import tensorflow as tf
 
-    from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
+    from msg_stylegan_tf2.networks import build_networks
 
-    kinds = {"G": (GENERATORS, preset.G), "D": (DISCRIMINATORS, preset.D)}
-    out = {}
     with tf.Graph().as_default():
-        for name in names:
-            registry, kwargs = kinds[name]
-            try:
-                network = registry[preset.arch](**{**kwargs, **data})
-                network.build()
-            except (ValueError, TypeError):
-                return None
-            shapes = {
-                key: tuple(official_shape(variable, layout))
-                for key, (variable, layout) in network.official_variable_map().items()
-            }
-            out[name] = (shapes, network.get_config())
-    return out
+        try:
+            networks = dict(
+                zip(("G", "D"), build_networks(preset, **data), strict=True)
+            )
+        except (ValueError, TypeError):
+            return None
+        return {
+            name: (_official_shapes(network), network.get_config())
+            for name, network in networks.items()
+        }
+
+
+def _official_shapes(network):
+    return {
+        key: tuple(official_shape(variable, layout))
+        for key, (variable, layout) in network.official_variable_map().items()
+    }
 
 
 def _shapes(network):
