@@ -1,10 +1,11 @@
-"""README.md and the command-line tools agree on their flags.
+"""The documentation (README.md and docs/*.md) and the command-line tools
+agree on their flags.
 
-Every flag a CLI defines is written as `--name` (or `--noname`) in a README
-section that names the CLI, or in a subsection of one; every `--name` in the
-README is a flag of one of the repository's tools (the CLIs, bench/), the
-`--noname` negation of a boolean one, absl's own, or another program's in
-`OTHER_TOOLS`.
+Every flag a CLI defines is written as `--name` (or `--noname`) in a section
+that names the CLI, or in a subsection of one, in any of those files (sections
+are per file); every `--name` in them is a flag of one of the repository's
+tools (the CLIs, bench/), the `--noname` negation of a boolean one, absl's own,
+or another program's in `OTHER_TOOLS`.
 """
 
 import ast
@@ -27,8 +28,8 @@ CLIS = (
 )
 # Flags absl adds to every program (app.run) that a README may mention.
 ABSL_FLAGS = {"help", "helpshort", "helpfull", "helpxml", "flagfile", "undefok"}
-# Flags of other programs a README may show: pip's, pytest's.
-OTHER_TOOLS = {"upgrade", "user", "durations"}
+# Flags of other programs the docs may show: pip's, pytest's, tensorboard's.
+OTHER_TOOLS = {"upgrade", "user", "durations", "logdir"}
 README_FLAG = re.compile(r"(?<![\w-])--([A-Za-z][\w-]*)")
 
 # Import each CLI in turn and list the flags its import defined (wherever they
@@ -101,13 +102,25 @@ def sections(markdown):
     return result
 
 
+def markdown_files():
+    """README.md and every docs/*.md page: {relative path: text}."""
+    paths = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return {str(path.relative_to(ROOT)): path.read_text() for path in paths}
+
+
 def names_cli(text, cli):
     return re.search(rf"(?<![\w/.-]){cli}\.py\b", text) is not None
 
 
-def undocumented(markdown, clis):
-    """{"cli.py": ["--flag", ...]} of flags absent from the sections on it."""
-    parts, missing = sections(markdown), {}
+def undocumented(files, clis):
+    """{"cli.py": ["--flag", ...]} of flags absent from the sections on it.
+
+    Args:
+        files: the markdown texts (an iterable); sections are per text.
+        clis: {cli: {flag: is_boolean}}.
+    """
+    parts = [part for markdown in files for part in sections(markdown)]
+    missing = {}
     for cli, defined in clis.items():
         about = [nested for own, nested in parts if names_cli(own, cli)]
         written = {name for text in about for name in README_FLAG.findall(text)}
@@ -129,19 +142,31 @@ def unknown(markdown, defined):
     return sorted({f"--{n}" for n in README_FLAG.findall(markdown) if n not in known})
 
 
-def test_every_cli_flag_is_in_a_readme_section_about_that_cli():
+def test_every_cli_flag_is_in_a_section_about_that_cli():
     for cli, defined in cli_flags().items():
         assert defined, f"{cli}.py defines no flags: is it still an absl CLI?"
-    missing = undocumented((ROOT / "README.md").read_text(), cli_flags())
-    assert not missing, f"flags missing from the README sections on each CLI: {missing}"
+    missing = undocumented(markdown_files().values(), cli_flags())
+    assert not missing, (
+        f"flags missing from the sections on each CLI in README.md and docs/: "
+        f"{missing}"
+    )
 
 
-def test_every_readme_flag_belongs_to_a_tool():
+def test_every_documented_flag_belongs_to_a_tool():
     defined = bench_flags()
     for flags in cli_flags().values():
         defined.update(flags)
-    extra = unknown((ROOT / "README.md").read_text(), defined)
-    assert not extra, f"README flags that no tool defines: {extra}"
+    extra = {}
+    for path, markdown in markdown_files().items():
+        if flags := unknown(markdown, defined):
+            extra[path] = flags
+    assert not extra, f"documented flags that no tool defines: {extra}"
+
+
+def test_the_docs_are_read():
+    files = markdown_files()
+    assert "README.md" in files
+    assert any(path.startswith("docs/") for path in files), files
 
 
 def test_the_checks_read_markdown():
@@ -166,15 +191,48 @@ def test_the_checks_read_markdown():
         ]
     )
     clis = {"a": {"x": False, "y": False, "z": True, "w": False}, "b": {"w": False}}
-    assert undocumented(readme, clis) == {"a.py": ["--w"]}
+    assert undocumented([readme], clis) == {"a.py": ["--w"]}
+    # Sections are per file: a page that names b.py covers b's flags, and a
+    # heading in one file does not extend into the next.
+    page = "\n".join(["## B: b.py", "`--w`"])
+    assert undocumented([readme, page], clis) == {"a.py": ["--w"]}
+    assert undocumented(["## A: a.py\n`--x`", "`--y --noz --w`"], clis) == {
+        "a.py": ["--w", "--y", "--z"],
+        "b.py": ["--w"],
+    }
     assert unknown(readme, {"x": False, "y": False, "z": True, "w": False}) == ["--v"]
 
 
-def test_readme_lists_every_flag_a_resume_refuses():
-    from msg_stylegan_tf2.training.cli import RESUME_REFUSED
+def resume_options():
+    """(must-equal, changeable) option names of a resume, from the code."""
+    try:
+        from msg_stylegan_tf2.training import resume
+    except ImportError:  # Before training/resume.py: both lists in cli.py.
+        from msg_stylegan_tf2.training import cli as resume
+    fixed = getattr(resume, "RESUME_MUST_EQUAL", None)
+    if fixed is None:
+        fixed = resume.RESUME_REFUSED
+    return set(fixed), set(resume.RESUME_CHANGEABLE) | set(resume.PROCESS_OPTIONS)
 
-    text = (ROOT / "README.md").read_text()
-    start = text.index("Flags that would change the networks")
-    sentence = text[start : text.index("are refused", start)]
-    listed = set(README_FLAG.findall(sentence))
-    assert listed == set(RESUME_REFUSED)
+
+def sentence(marker):
+    """The flags of the one sentence, in README.md or docs/, that starts at
+    `marker` and ends at the first period followed by a space or newline."""
+    found = [
+        (path, text) for path, text in markdown_files().items() if marker in text
+    ]
+    assert len(found) == 1, f"{marker!r} in {[path for path, _ in found]}"
+    text = found[0][1]
+    start = text.index(marker)
+    end = re.compile(r"\.(\s|$)").search(text, start).start()
+    return set(README_FLAG.findall(text[start:end]))
+
+
+def test_readme_lists_every_flag_a_resume_refuses():
+    fixed, _ = resume_options()
+    assert sentence("The flags fixed for a run are") == fixed
+
+
+def test_docs_list_every_flag_a_resume_may_change():
+    _, changeable = resume_options()
+    assert sentence("The other training flags given with") - {"resume"} == changeable
