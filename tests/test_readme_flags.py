@@ -147,8 +147,7 @@ def test_every_cli_flag_is_in_a_section_about_that_cli():
         assert defined, f"{cli}.py defines no flags: is it still an absl CLI?"
     missing = undocumented(markdown_files().values(), cli_flags())
     assert not missing, (
-        f"flags missing from the sections on each CLI in README.md and docs/: "
-        f"{missing}"
+        f"flags missing from the sections on each CLI in README.md and docs/: {missing}"
     )
 
 
@@ -218,9 +217,7 @@ def resume_options():
 def sentence(marker):
     """The flags of the one sentence, in README.md or docs/, that starts at
     `marker` and ends at the first period followed by a space or newline."""
-    found = [
-        (path, text) for path, text in markdown_files().items() if marker in text
-    ]
+    found = [(path, text) for path, text in markdown_files().items() if marker in text]
     assert len(found) == 1, f"{marker!r} in {[path for path, _ in found]}"
     text = found[0][1]
     start = text.index(marker)
