@@ -18,6 +18,7 @@ from msg_stylegan_tf2.layers import (
     NoiseInput,
     PixelNorm,
     StyleMod,
+    fold_in_seed,
 )
 from msg_stylegan_tf2.ops import SQRT2, apply_activation, downscale2d
 from msg_stylegan_tf2.validation import check_choice
@@ -182,9 +183,7 @@ class GBlock(keras.layers.Layer):
             style = None if styles is None else styles[:, i]
             seed = noise_seed
             if seed is not None:
-                seed = tf.random.experimental.stateless_fold_in(
-                    seed, self.layer_idx + i
-                )
+                seed = fold_in_seed(seed, self.layer_idx + i)
             x = epilogue(x, style, randomize_noise=randomize_noise, noise_seed=seed)
         return x, self.torgb(x)
 

@@ -380,14 +380,28 @@ class StyleMod(keras.layers.Layer):
         }
 
 
+def fold_in_seed(seed, data):
+    """`tf.random.experimental.stateless_fold_in` of `data` into a noise seed:
+    one seed int `[2]`, or one per image int `[N, 2]` (each row folded)."""
+    seed, data = tf.convert_to_tensor(seed), tf.convert_to_tensor(data)
+    fold_in = tf.random.experimental.stateless_fold_in
+    if len(seed.shape) == 2:  # The result has the dtype of `data`.
+        return tf.map_fn(
+            lambda row: fold_in(row, data), seed, fn_output_signature=data.dtype
+        )
+    return fold_in(seed, data)
+
+
 @_serializable
 class NoiseInput(keras.layers.Layer):
     """Adds per-pixel Gaussian noise scaled by a learned per-channel weight.
 
     Variables: `weight` `[C]` (initialised to 0; official `Noise/weight`) and the
     stored, non-trainable `noise` `[1, H, W, 1]` (official `noise<i>`), used when
-    `randomize_noise` is False so that outputs are deterministic. With a `seed`
-    (int32 `[2]`), fresh noise is drawn statelessly from it (reproducible).
+    `randomize_noise` is False so that outputs are deterministic. With a `seed`,
+    fresh noise is drawn statelessly from it (reproducible): int `[2]` draws
+    the batch's noise at once; int `[N, 2]` draws each image's from its own
+    row, so an image's noise does not depend on the batch it is in.
 
     Call: `[N, H, W, C]` -> same shape.
     """
@@ -406,10 +420,17 @@ class NoiseInput(keras.layers.Layer):
         )
 
     def call(self, x, randomize_noise=True, seed=None):
+        seed = None if seed is None else tf.convert_to_tensor(seed)
         if randomize_noise:
             shape = tf.concat([tf.shape(x)[:1], tf.shape(self.noise)[1:]], axis=0)
             if seed is None:
                 noise = tf.random.normal(shape, dtype=x.dtype)
+            elif len(seed.shape) == 2:
+                noise = tf.map_fn(
+                    lambda s: tf.random.stateless_normal(shape[1:], s, dtype=x.dtype),
+                    seed,
+                    fn_output_signature=x.dtype,
+                )
             else:
                 noise = tf.random.stateless_normal(shape, seed, dtype=x.dtype)
         else:

@@ -117,8 +117,8 @@ class Synthesis(keras.Model):
 
     Call: dlatents `[N, num_layers, dlatent_size]` (`[N, 1, dlatent_size]`
     without `use_styles`) -> list of `[N, R, R, num_channels]`, R = 4, 8, ...,
-    resolution (4x4 first). `noise_seed` (int32 `[2]`) makes random noise
-    reproducible.
+    resolution (4x4 first). `noise_seed` makes random noise reproducible: int
+    `[2]` for the batch, or int `[N, 2]`, one per image (see `NoiseInput`).
     """
 
     def __init__(

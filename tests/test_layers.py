@@ -22,6 +22,7 @@ from msg_stylegan_tf2.layers import (
     PixelNorm,
     StyleMod,
     Upscale2D,
+    fold_in_seed,
 )
 from msg_stylegan_tf2.ops import downscale2d, upscale2d
 
@@ -172,6 +173,24 @@ def test_noise_input_randomized():
     assert not np.allclose(first, second)
     assert not np.allclose(noise[0], noise[1])
     assert abs(noise.mean()) < 0.1 and abs(noise.std() - 1) < 0.1
+
+
+def test_noise_input_seeded_per_image_ignores_the_batch():
+    x = np.zeros((3, 8, 8, 2), np.float32)
+    layer = NoiseInput()
+    layer.build(x.shape)
+    layer.weight.assign([1.0, 1.0])
+    seeds = np.array([[5, 0], [5, 1], [6, 0]], np.int64)
+    batched = layer(x, seed=seeds).numpy()
+    for i in range(3):  # Image i's noise is the draw from row i alone.
+        alone = tf.random.stateless_normal([1, 8, 8, 1], seeds[i]).numpy()
+        np.testing.assert_array_equal(batched[i : i + 1], np.repeat(alone, 2, -1))
+    assert not np.allclose(batched[0], batched[1])
+    # fold_in_seed folds each row as stateless_fold_in folds one seed.
+    folded = fold_in_seed(seeds, 7).numpy()
+    for row, seed in zip(folded, seeds, strict=True):
+        expected = tf.random.experimental.stateless_fold_in(seed, 7)
+        np.testing.assert_array_equal(row, expected)
 
 
 # MinibatchStdDev.
