@@ -1,4 +1,4 @@
-"""Image grids and atomic PNG writing."""
+"""Image grids, and atomic PNG, GIF and MP4 writing."""
 
 import os
 import pathlib
@@ -39,22 +39,43 @@ def save_png(array, path):
 
 
 def save_video(frames, path, fps=24):
-    """GIF with Pillow, or MP4 with imageio-ffmpeg; written atomically."""
+    """Writes uint8 frames `[H, W, 1|3]` of one size (any iterable) atomically
+    (temp file, rename): an H.264 MP4 for a `.mp4` path (imageio-ffmpeg; frames
+    go to ffmpeg one at a time), else a looping GIF (Pillow).
+
+    Raises:
+        ValueError: an MP4 without the imageio and imageio-ffmpeg packages.
+    """
     path = pathlib.Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
-    if path.suffix == ".mp4":
-        try:
-            import imageio.v2 as imageio
-        except ImportError as e:
-            raise ValueError(
-                "MP4 needs: python -m pip install imageio imageio-ffmpeg"
-            ) from e
-        imageio.mimwrite(tmp, frames, fps=fps)
-    else:
-        images = [
-            PIL.Image.fromarray(f[:, :, 0] if f.shape[2] == 1 else f) for f in frames
-        ]
-        images[0].save(
-            tmp, save_all=True, append_images=images[1:], duration=1000 // fps, loop=0
-        )
-    os.replace(tmp, path)
+    try:
+        if path.suffix == ".mp4":
+            _write_mp4(frames, tmp, fps)
+        else:
+            _write_gif(frames, tmp, fps)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_mp4(frames, path, fps):
+    try:
+        import imageio.v2 as imageio
+        import imageio_ffmpeg  # noqa: F401 - imageio's MP4 writer.
+    except ImportError as e:
+        raise ValueError(
+            "MP4 needs the imageio and imageio-ffmpeg packages (requirements.txt): "
+            "python -m pip install imageio imageio-ffmpeg"
+        ) from e
+    # Keep each frame's size: H.264 needs even sides, which every frame of a
+    # pyramid has (odd ones would be scaled up by one pixel).
+    with imageio.get_writer(path, fps=fps, macro_block_size=2) as writer:
+        for frame in frames:
+            writer.append_data(frame[:, :, 0] if frame.shape[2] == 1 else frame)
+
+
+def _write_gif(frames, path, fps):
+    images = [PIL.Image.fromarray(f[:, :, 0] if f.shape[2] == 1 else f) for f in frames]
+    images[0].save(
+        path, save_all=True, append_images=images[1:], duration=1000 // fps, loop=0
+    )

@@ -1,4 +1,4 @@
-"""Option names that command lines validate before TensorFlow is imported."""
+"""Option names and defaults that command lines need before TensorFlow is imported."""
 
 LOSS_NAMES = (
     "logistic",
@@ -15,3 +15,6 @@ STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 MIXED_PRECISION = ("auto", "off", "bf16", "fp16")
 # What D sees (msg_stylegan_tf2/augment.py).
 AUGMENTS = ("none", "diffaug", "ada")
+# Images per forward pass of the generator in generate.py, run_metrics.py and
+# the figures (msg_stylegan_tf2/figures.py): bounds their memory.
+GENERATE_BATCH = 32

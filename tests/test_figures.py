@@ -73,22 +73,35 @@ def test_style_mixing_needs_styles():
         figures.style_mixing(P, [0], [1], [0])
 
 
-def test_videos_are_written_as_gif_or_refused_clearly(tmp_path, monkeypatch):
-    import sys
+def test_every_figure_is_the_same_in_batches_as_one_at_a_time():
+    G, _ = build_networks("tiny")
+    G.dlatent_avg.assign(tf.random.normal(G.dlatent_avg.shape))
+    # Noise weights on, so that noise drawn per batch would show.
+    for epilogue in G.synthesis.epilogues:
+        epilogue.noise.weight.assign(tf.ones_like(epilogue.noise.weight))
+    seeds, cols = [0, 1, 2, 3, 4], [5, 6, 7]
+    figures_of = {
+        "samples": lambda **kw: figures.samples(G, seeds, 0.7, **kw),
+        "sheet": lambda **kw: figures.multiscale_sheet(G, seeds, **kw),
+        "interp": lambda **kw: np.stack(
+            figures.interpolation_frames(G, seeds[:2], steps=3, **kw)
+        ),
+        "mixing": lambda **kw: figures.style_mixing(G, seeds, cols, [0, 1], 0.7, **kw),
+        "truncation": lambda **kw: figures.truncation_sweep(G, seeds, (1.0, 0.5), **kw),
+    }
+    images = {"samples": 5, "sheet": 5, "interp": 6, "mixing": 5 + 3 + 15}
+    images["truncation"] = 10
+    for name, figure in figures_of.items():
+        counts = []
+        whole = figure(batch=64)
+        assert_images_equal(figure(batch=2, progress=counts.append), whole)
+        assert max(counts) <= 2 and sum(counts) == images[name], name
+        assert_images_equal(figure(batch=1), whole)
 
-    import PIL.Image
 
-    from dnnlib.image_io import save_video
-
-    frames = [np.full([8, 16, 3], i * 40, np.uint8) for i in range(5)]
-    save_video(frames, tmp_path / "loop.gif")
-    gif = PIL.Image.open(tmp_path / "loop.gif")
-    assert gif.n_frames == 5 and gif.size == (16, 8)
-    monkeypatch.setitem(sys.modules, "imageio", None)
-    monkeypatch.setitem(sys.modules, "imageio.v2", None)
-    with pytest.raises(ValueError, match="MP4 needs: python -m pip install imageio"):
-        save_video(frames, tmp_path / "loop.mp4")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.gif"]
+def test_batch_must_be_a_positive_integer(G):
+    with pytest.raises(ValueError, match="`batch` must be an integer >= 1.*0"):
+        figures.samples(G, [0], batch=0)
 
 
 # Conditional generators: labels reach G in every figure.
