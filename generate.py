@@ -11,20 +11,33 @@ Examples:
     python generate.py --network=COND_RUN --kind=seeds --seeds=0-7 --class=3
     python generate.py --network=COND_RUN --kind=interp --seeds=0,1 --labels=rows.npy
 
+The generator runs on at most --batch images at a time (default 32), so any
+number of seeds fits in the memory one batch needs (--kind=seeds writes each
+batch's PNGs as it goes; the other kinds hold only their output image or
+frames). An image depends on its seed alone, not on --batch: its latent comes
+from the seed, and the noise inputs are the network's stored noise, the same
+for every image. A progress line (count, rate, ETA) goes to stderr. Out of
+memory is one line naming --batch to lower.
+
 A conditional network (trained with labels) needs --class=N, the same one-hot
 label for every image, or --labels=FILE, a .npy of float rows
 [1 or len(seeds), label_size] (one row for all, or one per seed; for
 --kind=mixing, one per --seeds row then one per --cols column; --kind=interp
-blends them between seeds). There is no default class, as in NVIDIA's
-StyleGAN2-ADA generate.py.
+blends them between seeds); there is no default class. On an unconditional
+network, --class and --labels are refused in one line instead of ignored: they
+would change nothing, so the --network is most likely not the intended one.
+(That refusal is this script's choice: NVIDIA's StyleGAN2-ADA generate.py
+only warns on --class for an unconditional network, and has no --labels.)
 """
 
+import itertools
 import pathlib
 
 import numpy as np
 from absl import app, flags
 
 from dnnlib import cli
+from msg_stylegan_tf2.choices import GENERATE_BATCH
 
 KINDS = ("seeds", "sheet", "interp", "mixing", "truncation")
 flags.DEFINE_string(
@@ -38,6 +51,12 @@ flags.DEFINE_list("psis", ["1", "0.85", "0.7", "0.5", "0.3", "0"], "Truncation p
 flags.DEFINE_float("truncation_psi", None, "Truncation (default: none).")
 flags.DEFINE_boolean(
     "grid", False, "With --kind=seeds: one grid instead of one PNG each."
+)
+flags.DEFINE_integer(
+    "batch",
+    GENERATE_BATCH,
+    "Images per forward pass of the generator (bounds memory; any number of seeds).",
+    lower_bound=1,
 )
 flags.DEFINE_integer("steps", 16, "Interpolation frames between seeds.", lower_bound=1)
 flags.DEFINE_enum("format", "gif", ["gif", "mp4"], "Interpolation video format.")
@@ -124,6 +143,57 @@ def labels_for(size, class_index, label_rows, count):
         raise ValueError(f"--labels={FLAGS.labels}: {e}{rows}") from None
 
 
+def images_to_generate(seeds, cols, psis):
+    """How many images the generator makes for FLAGS.kind (for the progress)."""
+    return {
+        "seeds": seeds,
+        "sheet": seeds,
+        "interp": seeds * FLAGS.steps,
+        "mixing": seeds + cols + seeds * cols,
+        "truncation": seeds * psis,
+    }[FLAGS.kind]
+
+
+def end_progress(progress):
+    # A progress line already shown ends before the error's line.
+    if progress is not None and progress.shown:
+        progress.close()
+
+
+def write_figure(G, seeds, cols, mix, psis, labels, outdir, progress):
+    """Writes FLAGS.kind to `outdir`, the generator running FLAGS.batch images
+    at a time; `progress(n)` after each forward pass."""
+    from dnnlib.image_io import image_grid, save_png, save_video
+    from msg_stylegan_tf2 import figures
+
+    psi, batch = FLAGS.truncation_psi, FLAGS.batch
+    if FLAGS.kind == "seeds":
+        batches = figures.iter_samples(G, seeds, psi, labels, batch, progress)
+        if FLAGS.grid:
+            columns = int(len(seeds) ** 0.5 + 0.999)
+            grid = image_grid(np.concatenate(list(batches)), columns)
+            save_png(grid, outdir / "seeds.png")
+        else:
+            # One PNG per seed, written batch by batch.
+            images = itertools.chain.from_iterable(batches)
+            for seed, image in zip(seeds, images, strict=True):
+                save_png(image, outdir / f"seed{seed:04d}.png")
+    elif FLAGS.kind == "sheet":
+        sheet = figures.multiscale_sheet(G, seeds, psi, labels, batch, progress)
+        save_png(sheet, outdir / "multiscale.png")
+    elif FLAGS.kind == "interp":
+        frames = figures.iter_interpolation_frames(
+            G, seeds, FLAGS.steps, psi, labels, batch, progress
+        )
+        save_video(frames, outdir / f"interpolation.{FLAGS.format}")
+    elif FLAGS.kind == "mixing":
+        grid = figures.style_mixing(G, seeds, cols, mix, psi, labels, batch, progress)
+        save_png(grid, outdir / "style_mixing.png")
+    else:
+        grid = figures.truncation_sweep(G, seeds, psis, labels, batch, progress)
+        save_png(grid, outdir / "truncation.png")
+
+
 def main(argv):
     if len(argv) > 1:
         return fail(f"unexpected arguments {argv[1:]}; options are flags (--help).")
@@ -142,12 +212,13 @@ def main(argv):
         return fail(str(e))
     from dnnlib.quiet_tf import import_tensorflow
 
-    import_tensorflow()
-    from dnnlib.image_io import image_grid, save_png, save_video
+    tf = import_tensorflow()
+    from dnnlib.progress import Progress
     from msg_stylegan_tf2 import figures
     from msg_stylegan_tf2.export import SavedModelGenerator
     from msg_stylegan_tf2.training.snapshot import load_generator
 
+    progress = None
     try:
         if (pathlib.Path(FLAGS.network) / "saved_model.pb").is_file():
             G, checkpoint = SavedModelGenerator(FLAGS.network), FLAGS.network
@@ -157,34 +228,15 @@ def main(argv):
         labels = labels_for(figures.label_size(G), class_index, label_rows, count)
         outdir = pathlib.Path(FLAGS.outdir)
         outdir.mkdir(parents=True, exist_ok=True)
-        psi = FLAGS.truncation_psi
-        if FLAGS.kind == "seeds":
-            images = figures.samples(G, seeds, psi, labels)
-            if FLAGS.grid:
-                save_png(
-                    image_grid(images, int(len(seeds) ** 0.5 + 0.999)),
-                    outdir / "seeds.png",
-                )
-            else:
-                for seed, image in zip(seeds, images, strict=True):
-                    save_png(image, outdir / f"seed{seed:04d}.png")
-        elif FLAGS.kind == "sheet":
-            sheet = figures.multiscale_sheet(G, seeds, psi, labels)
-            save_png(sheet, outdir / "multiscale.png")
-        elif FLAGS.kind == "interp":
-            frames = figures.interpolation_frames(G, seeds, FLAGS.steps, psi, labels)
-            save_video(frames, outdir / f"interpolation.{FLAGS.format}")
-        elif FLAGS.kind == "mixing":
-            save_png(
-                figures.style_mixing(G, seeds, cols, mix, psi, labels),
-                outdir / "style_mixing.png",
-            )
-        else:
-            save_png(
-                figures.truncation_sweep(G, seeds, psis, labels),
-                outdir / "truncation.png",
-            )
+        total = images_to_generate(len(seeds), len(cols), len(psis))
+        progress = Progress(f"Generating {FLAGS.kind}", total=total)
+        write_figure(G, seeds, cols, mix, psis, labels, outdir, progress.update)
+        progress.close()
+    except (tf.errors.ResourceExhaustedError, MemoryError):
+        end_progress(progress)
+        return cli.out_of_memory("generate.py", "batch", FLAGS.batch)
     except (ValueError, OSError) as e:
+        end_progress(progress)
         return fail(str(e))
     print(f"Wrote {FLAGS.kind} to {outdir}/ from {checkpoint}.")
     return 0

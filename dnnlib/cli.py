@@ -1,4 +1,5 @@
-"""What the command-line scripts share: a user-facing error in one line.
+"""What the command-line scripts share: a user-facing error in one line, and
+the one for running out of memory.
 
 Library errors name options as the Python API does, in backquotes:
 `channels`, `channels=3`, `inception_unverified=True`. A script shows the ones
@@ -45,3 +46,23 @@ def fail(prog: str, message: str, flag_names=()) -> int:
     """
     print(f"{prog}: error: {as_flags(message, flag_names)}", file=sys.stderr)
     return 1
+
+
+def out_of_memory(prog: str, flag: str | None = None, value=None) -> int:
+    """Reports running out of memory in one line; returns the exit status 1.
+
+    For `tf.errors.ResourceExhaustedError` (the accelerator's or TensorFlow's
+    allocator) and `MemoryError` (Python's): the script catches them and calls
+    this instead of showing a traceback.
+
+    Args:
+        prog: the script's name, e.g. "generate.py".
+        flag: the flag that sets the images per step, without dashes (e.g.
+            "batch"); None for a script without one.
+        value: that flag's value.
+    """
+    if flag is None:
+        message = "out of memory; free memory or use a machine with more."
+    else:
+        message = f"out of memory at --{flag}={value}; lower --{flag}."
+    return fail(prog, message)

@@ -20,13 +20,14 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
         self.done = 0
+        self.shown = False  # Whether a line has been written yet.
         self.start = self.last = time.monotonic()
 
     def update(self, count=1):
         self.done += count
         now = time.monotonic()
         if now - self.last >= self.interval:
-            self.last = now
+            self.last, self.shown = now, True
             self.stream.write("\r" + self.line(now) + " ")
             self.stream.flush()
 

@@ -1,13 +1,16 @@
-"""generate.py with conditional networks: --class and --labels reach G."""
+"""generate.py: batches (--batch), out of memory, MP4, and conditional networks
+(--class and --labels reach G)."""
 
 import os
 import pathlib
 import subprocess
 import sys
 
+import imageio.v2 as imageio
 import numpy as np
 import PIL.Image
 import pytest
+import tensorflow as tf
 
 from msg_stylegan_tf2 import figures
 from msg_stylegan_tf2.networks import build_networks
@@ -60,6 +63,97 @@ def assert_close(a, b):
     # Another process and batch may round a pixel differently (oneDNN).
     difference = np.abs(a.astype(np.int16) - b.astype(np.int16))
     assert difference.max() <= 1 and difference.mean() < 0.05
+
+
+@pytest.fixture(scope="module")
+def noisy_run(tmp_path_factory):
+    """An unconditional run whose noise inputs count (weights 1) and whose W
+    average is not zero, so that truncation and noise both show."""
+    G, D = build_networks("tiny")
+    G.dlatent_avg.assign(tf.random.normal(G.dlatent_avg.shape, seed=1))
+    for epilogue in G.synthesis.epilogues:
+        epilogue.noise.weight.assign(tf.ones_like(epilogue.noise.weight))
+    run = write_network_run(G, D, G, tmp_path_factory.mktemp("noisy") / "run")
+    return G, run
+
+
+def test_more_seeds_than_batch_equal_the_seeds_one_by_one(noisy_run, tmp_path):
+    G, run = noisy_run
+    out = tmp_path / "out"
+    result = generate(
+        f"--network={run}",
+        "--seeds=3-9",
+        "--batch=3",  # Batches of 3, 3 and 1.
+        "--truncation_psi=0.7",
+        f"--outdir={out}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"seed{s:04d}.png" for s in range(3, 10)
+    ]
+    assert "Generating seeds 7/7 (100%)" in result.stderr  # The progress line.
+    for seed in range(3, 10):
+        latents = figures.latents_for_seeds([seed], G.latent_size)
+        alone = G(latents, truncation_psi=0.7, randomize_noise=False)[-1]
+        # Equal up to float rounding (one uint8 level on a few pixels).
+        assert_close(read_png(out / f"seed{seed:04d}.png"), figures.to_uint8(alone)[0])
+
+
+OUT_OF_MEMORY = """
+import runpy, sys
+from dnnlib.quiet_tf import import_tensorflow
+tf = import_tensorflow()
+from msg_stylegan_tf2 import figures
+
+def exhausted(*args, **kwargs):
+    raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+figures._pyramid = exhausted
+sys.argv = ["generate.py", *sys.argv[1:]]
+runpy.run_path("generate.py", run_name="__main__")
+"""
+
+
+def test_out_of_memory_is_one_line_naming_batch(noisy_run, tmp_path):
+    _, run = noisy_run
+    result = subprocess.run(
+        [sys.executable, "-c", OUT_OF_MEMORY, f"--network={run}", "--seeds=0-3999"]
+        + ["--batch=4000", f"--outdir={tmp_path / 'out'}"],
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "generate.py: error: out of memory at --batch=4000; lower --batch."
+    ]
+
+
+def test_interpolation_as_mp4_has_every_frame(noisy_run, tmp_path):
+    G, run = noisy_run
+    out = tmp_path / "out"
+    result = generate(
+        f"--network={run}",
+        "--kind=interp",
+        "--seeds=0,1,2",
+        "--steps=2",
+        "--batch=4",
+        "--format=mp4",
+        f"--outdir={out}",
+    )
+    assert result.returncode == 0, result.stderr
+    with imageio.get_reader(out / "interpolation.mp4") as reader:
+        decoded = list(reader.iter_data())
+    assert len(decoded) == 3 * 2 and decoded[0].shape == (16, 3 * 16, 3)
+    # Each decoded frame is nearest its own frame (in luma: H.264 halves the
+    # colour resolution, and these untrained images are colour noise).
+    frames = figures.interpolation_frames(G, [0, 1, 2], steps=2)
+    luma = [np.asarray(f, float) @ [0.299, 0.587, 0.114] for f in frames]
+    for i, frame in enumerate(decoded):
+        distances = [np.abs(frame @ [0.299, 0.587, 0.114] - y).mean() for y in luma]
+        assert np.argmin(distances) == i and distances[i] < 10, distances
 
 
 def test_class_flag_reaches_the_generator(conditional_run, tmp_path):
