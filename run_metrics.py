@@ -20,6 +20,7 @@ import os
 from absl import app, flags
 
 from dnnlib import cli
+from msg_stylegan_tf2.choices import GENERATE_BATCH
 
 flags.DEFINE_string(
     "network", None, "Run directory, <run>/checkpoints/ckpt-N or official .pkl."
@@ -35,7 +36,12 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_float("truncation_psi", 1.0, "Truncation of Gs (1 = none).")
 flags.DEFINE_boolean("mirror_augment", None, "Mirror reals (default: as in training).")
-flags.DEFINE_integer("batch", 32, "Batch size.", lower_bound=1)
+flags.DEFINE_integer(
+    "batch",
+    GENERATE_BATCH,
+    "Images per forward pass of the generator and of Inception (bounds memory).",
+    lower_bound=1,
+)
 flags.DEFINE_integer("seed", 0, "Seed of latents, sampling and projections.")
 flags.DEFINE_string(
     "inception", None, "inception-2015-12-05.tgz or its .pb (default: cache/download)."
@@ -77,7 +83,7 @@ def main(argv):
         return fail(f"--metrics: {e}")
     from dnnlib.quiet_tf import import_tensorflow
 
-    import_tensorflow()
+    tf = import_tensorflow()
     from msg_stylegan_tf2.evaluation import run_metrics
 
     try:
@@ -93,6 +99,8 @@ def main(argv):
             inception=FLAGS.inception,
             inception_unverified=FLAGS.inception_unverified,
         )
+    except (tf.errors.ResourceExhaustedError, MemoryError):
+        return cli.out_of_memory("run_metrics.py", "batch", FLAGS.batch)
     except (ValueError, OSError) as e:
         return fail(str(e))
     return 0

@@ -228,3 +228,38 @@ def mean_ms_ssim(
         for i in range(0, num_pairs, batch_size)
     ]
     return float(np.mean(np.concatenate(scores)))
+
+
+def mean_ms_ssim_of_stream(batches, num_pairs: int) -> float:
+    """Mean MS-SSIM over the first `num_pairs` pairs of consecutive images
+    (0 and 1, 2 and 3, ...) of a stream, as ProGAN pairs generated images
+    (independent samples need no shuffling). Memory: one batch.
+
+    Args:
+        batches: an iterable of uint8 `[n, H, W, C]` batches (NHWC, any n).
+        num_pairs: pairs to average, >= 1.
+
+    Returns:
+        The mean MS-SSIM (default settings of `ms_ssim`), in [0, 1].
+
+    Raises:
+        ValueError: `num_pairs` < 1, a stream of fewer than `2 * num_pairs`
+            images, or images `ms_ssim` refuses.
+    """
+    if num_pairs < 1:
+        raise ValueError(f"`num_pairs` must be >= 1. Received: {num_pairs}")
+    total, done, left = 0.0, 0, None
+    for images in batches:
+        if left is not None:  # An odd image waiting for its partner.
+            images = np.concatenate([left, images])
+        pairs = min(len(images) // 2, num_pairs - done)
+        if pairs:
+            scores = ms_ssim(images[0 : 2 * pairs : 2], images[1 : 2 * pairs : 2])
+            total, done = total + float(np.sum(scores)), done + pairs
+        if done == num_pairs:
+            return total / num_pairs
+        left = images[2 * pairs :]
+    raise ValueError(
+        f"`batches` held {2 * done + (0 if left is None else len(left))} images; "
+        f"{num_pairs} pairs need {2 * num_pairs}."
+    )

@@ -15,7 +15,7 @@ from metrics import inception_score as is_math
 from metrics.frechet import feature_statistics, frechet_distance
 from metrics.inception import InceptionNetwork, softmax
 from metrics.kid import kernel_inception_distance
-from metrics.ms_ssim import mean_ms_ssim
+from metrics.ms_ssim import mean_ms_ssim_of_stream
 from metrics.swd import SWDAccumulator
 
 # (count, batch) -> iterator of uint8 [n, R, R, C], `count` images in all.
@@ -35,7 +35,7 @@ class MetricOptions:
         count: images (pairs for msssim) to measure; None only in a template
             that `evaluate` completes from a `MetricSpec`.
         batch: images generated at a time.
-        seed: seeds SWD's neighbourhoods and directions and MS-SSIM's pairs.
+        seed: seeds SWD's neighbourhoods and directions.
         inception: an `InceptionNetwork` for fid, kid and is (None: load the
             cached copy, else download it).
         stats_dir: where FID real statistics are cached (None: not cached).
@@ -186,6 +186,6 @@ def swd(options: MetricOptions) -> dict[str, float]:
 @register_metric("msssim")
 def ms_ssim(options: MetricOptions) -> dict[str, float]:
     """Mean MS-SSIM over `count` pairs of generated images (ProGAN's diversity
-    measure): `{"msssim": ...}`."""
-    images = np.concatenate(list(options.generate(2 * options.count, options.batch)))
-    return {"msssim": mean_ms_ssim(images, options.count, seed=options.seed)}
+    measure), consecutive images paired batch by batch: `{"msssim": ...}`."""
+    batches = options.generate(2 * options.count, options.batch)
+    return {"msssim": mean_ms_ssim_of_stream(batches, options.count)}

@@ -19,25 +19,34 @@ from metrics.inception import InceptionNetwork, default_cache_dir
 from metrics.names import INCEPTION_KINDS, parse_metric
 from metrics.registry import MetricOptions
 from metrics.runner import evaluate_and_record
+from msg_stylegan_tf2.choices import GENERATE_BATCH
 from msg_stylegan_tf2.training.snapshot import load_generator
 
 
 def generate_uint8(G, count, batch, seed=0, truncation_psi=1.0, labels=None):
-    """Yields batches of uint8 `[n, R, R, C]` top-level images from G.
+    """Yields batches of at most `batch` uint8 `[n, R, R, C]` top-level images.
 
-    Latents, labels and noise inputs depend on `seed` only, so a metric repeats.
+    Image i's latent, label and noise inputs depend on `(seed, i)` alone: a
+    metric repeats, and lowering `batch` (to fit in memory) changes no image
+    beyond float rounding. Latents are one standard-normal stream from `seed`,
+    labels are drawn from `labels` rows by a second stream, and the noise is
+    drawn per image from the seed `[seed, i]`.
     """
-    rng = np.random.RandomState(seed)
+    latent_rng = np.random.RandomState(seed)
+    label_rng = np.random.RandomState([seed, 1])
+    forward = tf.function(
+        lambda z, y, s: G(z, y, truncation_psi=truncation_psi, noise_seed=s)[-1],
+        reduce_retracing=True,
+    )
     for start in range(0, count, batch):
         n = min(batch, count - start)
-        z = rng.randn(n, G.latent_size).astype(np.float32)
+        z = latent_rng.randn(n, G.latent_size).astype(np.float32)
         y = None
         if labels is not None:
-            y = labels[rng.randint(0, len(labels), n)]
-        # Fresh noise per image, drawn from (seed, batch) so results repeat.
-        noise_seed = tf.constant([seed, start], tf.int64)
-        pyramid = G(z, y, truncation_psi=truncation_psi, noise_seed=noise_seed)
-        images = np.asarray(tf.cast(pyramid[-1], tf.float32))
+            y = labels[label_rng.randint(0, len(labels), n)]
+        indices = np.arange(start, start + n, dtype=np.int64)
+        noise_seeds = np.stack([np.full(n, seed, np.int64), indices], axis=1)
+        images = np.asarray(tf.cast(forward(z, y, noise_seeds), tf.float32))
         yield np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
@@ -147,7 +156,7 @@ def run_metrics(
     num_images=None,
     truncation_psi=1.0,
     mirror_augment=None,
-    batch=32,
+    batch=GENERATE_BATCH,
     seed=0,
     log=print,
     inception=None,

@@ -173,6 +173,20 @@ def test_mean_ms_ssim_pairs_and_diversity():
     assert got == pytest.approx(want, rel=1e-12)
 
 
+def test_mean_ms_ssim_of_a_stream_pairs_consecutive_images_across_batches():
+    rng = np.random.RandomState(3)
+    images = rng.randint(0, 256, (11, 16, 16, 3)).astype(np.uint8)
+    want = msssim_lib.ms_ssim(images[0:10:2], images[1:10:2]).mean()
+    for sizes in ([11], [3, 3, 5], [1] * 11, [2, 9]):
+        batches = np.split(images, np.cumsum(sizes)[:-1])
+        got = msssim_lib.mean_ms_ssim_of_stream(iter(batches), num_pairs=5)
+        assert got == pytest.approx(want, rel=1e-12), sizes
+    with pytest.raises(ValueError, match="held 11 images; 6 pairs need 12"):
+        msssim_lib.mean_ms_ssim_of_stream([images[:4], images[4:]], num_pairs=6)
+    with pytest.raises(ValueError, match="`num_pairs` must be >= 1"):
+        msssim_lib.mean_ms_ssim_of_stream([images], num_pairs=0)
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [
