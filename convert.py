@@ -37,7 +37,7 @@ def main(argv):
         return fail(f"--pkl: {FLAGS.pkl} does not exist.")
     from dnnlib.quiet_tf import import_tensorflow
 
-    import_tensorflow()
+    tf = import_tensorflow()
     from absl import logging
 
     logging.set_verbosity(logging.WARNING)
@@ -55,6 +55,8 @@ def main(argv):
             label_size = networks["Gs"].get_config()["label_size"]
             out = export_saved_model(networks["Gs"], FLAGS.saved_model, label_size)
             print(f"Wrote {out}.")
+    except (tf.errors.ResourceExhaustedError, MemoryError):
+        return cli.out_of_memory("convert.py")
     except (ValueError, OSError) as e:
         return fail(str(e))
     return 0

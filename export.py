@@ -5,6 +5,10 @@ The SavedModel loads with `tf.saved_model.load` alone, without this project:
     out = m.signatures["serving_default"](latents=z, truncation_psi=tf.constant(0.7))
     out["uint8_0032"]  # [N, 32, 32, 3] uint8; also images_0004 ... in [-1, 1]
 
+With --tflite, <out>.tflite has the same signature, for tf.lite.Interpreter:
+    runner = tf.lite.Interpreter(model_path="exported/e.tflite").get_signature_runner()
+    out = runner(latents=z, truncation_psi=np.float32(0.7))
+
 Examples:
     python export.py --network=results/00000-demo_32-emoji64 --out=exported/emoji
     python export.py --network=results/00000-demo_32-emoji64 --out=exported/e --tflite
@@ -38,29 +42,22 @@ def main(argv):
     from absl import logging
 
     logging.set_verbosity(logging.WARNING)
-    from msg_stylegan_tf2.export import export_saved_model
+    from msg_stylegan_tf2.export import export_saved_model, export_tflite
     from msg_stylegan_tf2.training.snapshot import load_generator
 
     try:
         G, config, checkpoint = load_generator(FLAGS.network, FLAGS.which)
         label_size = G.get_config().get("label_size", 0)
         out = export_saved_model(G, FLAGS.out, label_size)
+        print(f"Wrote {out} from {checkpoint} ({FLAGS.which}).")
+        if FLAGS.tflite:
+            path = f"{out}.tflite"
+            size = export_tflite(out, path)
+            print(f"Wrote {path} ({size} bytes).")
+    except (tf.errors.ResourceExhaustedError, MemoryError):
+        return cli.out_of_memory("export.py")
     except (ValueError, OSError) as e:
         return fail(str(e))
-    print(f"Wrote {out} from {checkpoint} ({FLAGS.which}).")
-    if FLAGS.tflite:
-        try:
-            converter = tf.lite.TFLiteConverter.from_saved_model(str(out))
-            data = converter.convert()
-        except Exception as e:  # The converter raises many error types.
-            first = (
-                str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            )
-            return fail(f"TFLite conversion failed ({first}); the SavedModel is fine.")
-        path = f"{out}.tflite"
-        with open(path, "wb") as f:
-            f.write(data)
-        print(f"Wrote {path} ({len(data)} bytes).")
     return 0
 
 

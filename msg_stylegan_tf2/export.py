@@ -1,6 +1,8 @@
 """SavedModel export of a generator: a serving signature from latents (and
-labels) and the truncation psi to one image per resolution."""
+labels) and the truncation psi to one image per resolution; optionally its
+TFLite conversion."""
 
+import os
 import pathlib
 
 import tensorflow as tf
@@ -69,6 +71,38 @@ def export_saved_model(G, out_dir, label_size=0):
             module, str(tmp), signatures={"serving_default": module.serve}
         )
     return pathlib.Path(out_dir)
+
+
+def export_tflite(saved_model_dir, path):
+    """Converts a SavedModel of `export_saved_model` to TFLite at `path`
+    (written atomically: temp file, rename); returns its size in bytes.
+
+    The `.tflite` keeps the `serving_default` signature (same input and output
+    names, any batch): `tf.lite.Interpreter(model_path=path)
+    .get_signature_runner()(latents=z, truncation_psi=np.float32(0.7))`.
+
+    Raises:
+        ValueError: the converter refused the model (its first line).
+    """
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+    try:
+        data = converter.convert()
+    except (MemoryError, tf.errors.ResourceExhaustedError):
+        raise
+    except Exception as e:  # The converter raises many error types.
+        text = str(e).strip()
+        first = text.splitlines()[0] if text else type(e).__name__
+        raise ValueError(
+            f"TFLite conversion failed ({first}); the SavedModel is fine."
+        ) from None
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(data)
 
 
 class SavedModelGenerator:

@@ -1,6 +1,9 @@
-"""SavedModel export: a fresh process without this project equals in-process G."""
+"""SavedModel export: a fresh process without this project equals in-process G;
+the TFLite file equals the SavedModel."""
 
 import json
+import os
+import pathlib
 import subprocess
 import sys
 
@@ -8,8 +11,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.export import export_saved_model
+from msg_stylegan_tf2.export import export_saved_model, export_tflite
 from msg_stylegan_tf2.networks import build_networks
+from msg_stylegan_tf2.training.snapshot import write_network_run
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 LOAD_AND_RUN = """
 import json, sys
@@ -97,3 +103,58 @@ def test_figures_from_a_saved_model_match_the_generator(tmp_path):
         SavedModelGenerator(tmp_path)
     with pytest.raises(ValueError, match="needs an MSG-StyleGAN generator"):
         figures.style_mixing(loaded, [0], [1], [0])
+
+
+def noisy_tiny(label_size):
+    """A tiny G whose W average and noise inputs both change the images."""
+    G, D = build_networks("tiny", label_size=label_size)
+    G.dlatent_avg.assign(tf.random.normal(G.dlatent_avg.shape, seed=2))
+    for epilogue in G.synthesis.epilogues:
+        epilogue.noise.weight.assign(tf.ones_like(epilogue.noise.weight))
+    return G, D
+
+
+# tf.lite.Interpreter warns that LiteRT (ai_edge_litert) replaces it; it still
+# runs in TF 2.21.
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
+@pytest.mark.parametrize("label_size", [0, 3])
+def test_tflite_runs_and_equals_the_saved_model(tmp_path, label_size):
+    G, D = noisy_tiny(label_size)
+    if label_size:  # The library call.
+        saved_model = export_saved_model(G, tmp_path / "model", label_size)
+        assert export_tflite(saved_model, tmp_path / "model.tflite") > 0
+    else:  # export.py --tflite, from a run directory.
+        run = write_network_run(G, D, G, tmp_path / "run")
+        saved_model = tmp_path / "model"
+        result = subprocess.run(
+            [sys.executable, "export.py", f"--network={run}", f"--out={saved_model}"]
+            + ["--tflite"],
+            cwd=ROOT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"Wrote {saved_model}.tflite (" in result.stdout
+    rng = np.random.RandomState(1)
+    inputs = {
+        "latents": rng.randn(3, G.latent_size).astype(np.float32),
+        "truncation_psi": np.float32(0.5),
+    }
+    if label_size:
+        inputs["labels"] = np.eye(label_size, dtype=np.float32)[[2, 0, 1]]
+    interpreter = tf.lite.Interpreter(model_path=str(tmp_path / "model.tflite"))
+    lite = interpreter.get_signature_runner("serving_default")(**inputs)
+    serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    saved = serve(**{k: tf.constant(v) for k, v in inputs.items()})
+    assert sorted(lite) == sorted(saved) and len(lite) == 2 * 3
+    for key, expected in saved.items():
+        assert lite[key].shape == expected.shape and lite[key].dtype == expected.dtype
+        # TFLite's float32 kernels (XNNPACK) sum in another order: round-off
+        # only (measured ~3e-6 on [-1, 1] images), so a uint8 may move by one.
+        if key.startswith("images_"):
+            np.testing.assert_allclose(lite[key], expected, atol=1e-4, rtol=0)
+        else:
+            difference = np.abs(lite[key].astype(int) - expected.numpy().astype(int))
+            assert difference.max() <= 1
