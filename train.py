@@ -9,6 +9,8 @@ Examples:
     python train.py --dataset=datasets/ffhq --preset=msg_stylegan_1024 \\
         --mirror_augment --mixed_precision=bf16
     python train.py --resume=latest                 # continue the newest run
+    python train.py --dataset=~/my_images --seed=7 --resume=latest
+                                                    # or add it to the run's command
     python train.py --resume=results/00003-demo_32-emoji64 --total_kimg=100
     python train.py --dry_run                       # print the options and stop
 """
@@ -22,7 +24,8 @@ from msg_stylegan_tf2.choices import (
     STRATEGIES,
 )
 from msg_stylegan_tf2.presets import ARCHS, PRESETS
-from msg_stylegan_tf2.training.cli import option_default as default
+from msg_stylegan_tf2.training.cli import default_help as default
+from msg_stylegan_tf2.training.resume import CONVERSION_DEFAULTS
 
 flags.DEFINE_string(
     "dataset", None, "TFRecord dir, image folder or .zip (default: the emoji demo)."
@@ -41,13 +44,17 @@ flags.DEFINE_enum(
     "progan_demo_32, growing 4x4 to 32x32).",
 )
 flags.DEFINE_integer(
-    "resolution", None, "Resolution for image folders/zips (default: the preset's)."
+    "resolution",
+    None,
+    "Resolution for image folders/zips (default: the dataset's with --preset=auto, "
+    "else the preset's).",
 )
 flags.DEFINE_enum(
     "transform",
     None,
     ["center-crop", "resize", "pad"],
-    "Image folders/zips: how non-square images become square (default center-crop).",
+    "Image folders/zips: how non-square images become square (default "
+    f"{CONVERSION_DEFAULTS['transform']}).",
 )
 flags.DEFINE_integer(
     "channels", None, "Image folders/zips: convert every image to 1 or 3 channels."
@@ -58,14 +65,15 @@ flags.DEFINE_enum(
 flags.DEFINE_enum(
     "combine", None, ["simple", "lin_cat", "cat_lin"], "D combine function."
 )
-flags.DEFINE_enum(
-    "loss", None, list(LOSS_NAMES), "Loss (default: logistic; progan: wgan_gp)."
+flags.DEFINE_enum("loss", None, list(LOSS_NAMES), f"Loss ({default('loss')}).")
+flags.DEFINE_float(
+    "r1_gamma",
+    None,
+    "R1 weight (default: 10 for logistic and logistic_saturating, else 0).",
+    lower_bound=0,
 )
 flags.DEFINE_float(
-    "r1_gamma", None, "R1 weight (default: 10 for logistic, else 0).", lower_bound=0
-)
-flags.DEFINE_float(
-    "r2_gamma", None, f"R2 weight (default {default('r2_gamma')}).", lower_bound=0
+    "r2_gamma", None, f"R2 weight ({default('r2_gamma')}).", lower_bound=0
 )
 flags.DEFINE_integer(
     "r1_interval",
@@ -73,32 +81,37 @@ flags.DEFINE_integer(
     "Lazy regularization (StyleGAN2): R1 and R2 in a D step of their own every "
     "N D steps, weighted by N, and D's Adam lr times N/(N+1), its betas to that "
     "power; wgan_gp's and hinge_gp's gradient penalty stays in every D step "
-    f"(default {default('r1_interval')}: R1/R2 in every D step, as MSG-StyleGAN).",
+    f"({default('r1_interval')}: R1/R2 in every D step, as MSG-StyleGAN).",
     lower_bound=1,
 )
 flags.DEFINE_integer(
     "batch",
     None,
-    "Global minibatch (default 16; progan: per resolution, as ProGAN).",
+    f"Global minibatch ({default('batch')}; progan presets: per resolution, as "
+    "ProGAN).",
     lower_bound=1,
 )
 flags.DEFINE_float(
     "total_kimg",
     None,
-    "Training length in thousands of real images.",
+    f"Training length in thousands of real images ({default('total_kimg')}).",
     lower_bound=0.001,
 )
 flags.DEFINE_float(
     "lr",
     None,
-    "Learning rate of G and D (default 0.003; progan: 0.001).",
+    f"Learning rate of G and D ({default('lr')}).",
     lower_bound=0,
 )
 flags.DEFINE_float("g_lr", None, "Learning rate of G (default: --lr).", lower_bound=0)
 flags.DEFINE_float("d_lr", None, "Learning rate of D (default: --lr).", lower_bound=0)
-flags.DEFINE_float("adam_beta1", None, f"Adam beta1 (default {default('adam_beta1')}).")
-flags.DEFINE_float("adam_beta2", None, f"Adam beta2 (default {default('adam_beta2')}).")
-flags.DEFINE_float("ema_decay", None, "Fixed Gs decay per step instead of a half-life.")
+flags.DEFINE_float("adam_beta1", None, f"Adam beta1 ({default('adam_beta1')}).")
+flags.DEFINE_float("adam_beta2", None, f"Adam beta2 ({default('adam_beta2')}).")
+flags.DEFINE_float(
+    "ema_decay",
+    None,
+    f"Fixed Gs decay per step instead of a half-life ({default('ema_decay')}).",
+)
 flags.DEFINE_boolean("use_wscale", True, "Equalized learning rate (off: plain init).")
 flags.DEFINE_enum(
     "spectral_norm",
@@ -109,23 +122,26 @@ flags.DEFINE_enum(
 flags.DEFINE_float(
     "lrate_rampup_kimg",
     None,
-    "Linear learning-rate ramp-up (default 0).",
+    f"Linear learning-rate ramp-up ({default('lrate_rampup_kimg')}).",
     lower_bound=0,
 )
 flags.DEFINE_integer(
     "D_repeats",
     None,
-    f"D steps per G step (default {default('D_repeats')}).",
+    f"D steps per G step ({default('D_repeats')}).",
     lower_bound=1,
 )
 flags.DEFINE_float(
     "G_smoothing_kimg",
     None,
-    "Half-life of Gs, the EMA of G (default 10).",
+    f"Half-life of Gs, the EMA of G ({default('G_smoothing_kimg')}).",
     lower_bound=0,
 )
 flags.DEFINE_float(
-    "ema_rampup", None, "Cap the EMA half-life at this fraction of the images seen."
+    "ema_rampup",
+    None,
+    f"Cap the EMA half-life at this fraction of the images seen "
+    f"({default('ema_rampup')}).",
 )
 flags.DEFINE_boolean("mirror_augment", None, "Flip reals left-right at random.")
 flags.DEFINE_string(
@@ -138,7 +154,7 @@ flags.DEFINE_integer(
     "freeze_d",
     None,
     "Freeze-D: D's first N blocks, from the highest resolution, keep their "
-    "weights (default 0).",
+    f"weights ({default('freeze_d')}).",
     lower_bound=0,
 )
 flags.DEFINE_enum(
@@ -147,41 +163,49 @@ flags.DEFINE_enum(
     list(AUGMENTS),
     "What D sees: diffaug (DiffAugment: colour, translation, cutout, one draw "
     "per image for all its pyramid levels) or ada (the same, each operation "
-    f"with an adaptive probability p) (default {default('augment')}).",
+    f"with an adaptive probability p) ({default('augment')}).",
 )
 flags.DEFINE_float(
     "ada_target",
     None,
-    f"ADA: p rises while E[sign(D(reals))] is above this (default "
-    f"{default('ada_target')}).",
+    f"ADA: p rises while E[sign(D(reals))] is above this ({default('ada_target')}).",
     lower_bound=0.01,
     upper_bound=0.99,
 )
 flags.DEFINE_float(
     "ada_kimg",
     None,
-    f"ADA: kimg for p to go from 0 to 1 (default {default('ada_kimg'):g}).",
+    f"ADA: kimg for p to go from 0 to 1 ({default('ada_kimg')}).",
     lower_bound=0.001,
 )
 flags.DEFINE_float(
-    "tick_kimg", None, "Progress line every N kimg (default 10).", lower_bound=0.001
+    "tick_kimg",
+    None,
+    f"Progress line every N kimg ({default('tick_kimg')}).",
+    lower_bound=0.001,
 )
 flags.DEFINE_integer(
-    "image_snapshot_ticks", None, "Image grids every N ticks.", lower_bound=1
+    "image_snapshot_ticks",
+    None,
+    f"Image grids every N ticks ({default('image_snapshot_ticks')}).",
+    lower_bound=1,
 )
 flags.DEFINE_integer(
-    "network_snapshot_ticks", None, "Checkpoint every N ticks.", lower_bound=1
+    "network_snapshot_ticks",
+    None,
+    f"Checkpoint every N ticks ({default('network_snapshot_ticks')}).",
+    lower_bound=1,
 )
 flags.DEFINE_integer(
     "keep_checkpoints",
     None,
-    f"Checkpoints kept (default {default('keep_checkpoints')}).",
+    f"Checkpoints kept ({default('keep_checkpoints')}).",
     lower_bound=1,
 )
 flags.DEFINE_integer(
     "grid_images",
     None,
-    f"Images in each snapshot grid (default {default('grid_images')}).",
+    f"Images in each snapshot grid ({default('grid_images')}).",
     lower_bound=1,
 )
 flags.DEFINE_list(
@@ -199,22 +223,28 @@ flags.DEFINE_boolean(
     "numbers not comparable with published ones).",
 )
 flags.DEFINE_string("outdir", "results", "Where run directories are created.")
-flags.DEFINE_string("resume", None, "'latest' or a run directory or checkpoint path.")
-flags.DEFINE_integer("seed", None, f"Random seed (default {default('seed')}).")
+flags.DEFINE_string(
+    "resume",
+    None,
+    "'latest' or a run directory or checkpoint path; alone, or added to the "
+    "command that started the run (flags that cannot change must then equal the "
+    "run's).",
+)
+flags.DEFINE_integer("seed", None, f"Random seed ({default('seed')}).")
 flags.DEFINE_enum(
     "strategy",
     None,
     list(STRATEGIES),
-    f"tf.distribute strategy (default {default('strategy')}).",
+    f"tf.distribute strategy ({default('strategy')}).",
 )
 flags.DEFINE_enum(
     "mixed_precision",
     None,
     list(MIXED_PRECISION),
     "Mixed precision; auto is bf16 on GPUs of compute capability >= 8.0 and on "
-    f"CPUs with AMX or AVX512-BF16, else off (default {default('mixed_precision')}).",
+    f"CPUs with AMX or AVX512-BF16, else off ({default('mixed_precision')}).",
 )
-flags.DEFINE_boolean("jit", None, "Compile the steps with XLA (default off).")
+flags.DEFINE_boolean("jit", None, f"Compile the steps with XLA ({default('jit')}).")
 flags.DEFINE_integer(
     "max_images", None, "Use at most this many dataset images.", lower_bound=1
 )

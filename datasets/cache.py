@@ -40,6 +40,19 @@ def _target(path, cache_dir, options):
     path = pathlib.Path(path).expanduser()
     if path.is_dir() and any(path.glob("*.tfrecords")):
         return path, False
+    target = conversion_dir(path, cache_dir, **options)
+    return target, not target.is_dir()
+
+
+def conversion_dir(path, cache_dir=None, **options):
+    """The cache directory that an image folder or zip is converted into with
+    `create_from_images(**options)`, named by its content (names, sizes,
+    modification times) and the options; converted or not.
+
+    Raises:
+        ValueError: `path` does not exist or is neither a folder nor a zip.
+    """
+    path = pathlib.Path(path).expanduser()
     if not path.exists():
         raise ValueError(f"`dataset`: {path} does not exist.")
     if not (path.is_dir() or path.suffix.lower() == ".zip"):
@@ -50,8 +63,7 @@ def _target(path, cache_dir, options):
     digest = _fingerprint(path)
     digest.update(json.dumps(options, sort_keys=True).encode())
     cache_dir = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
-    target = cache_dir / f"{path.stem}-{digest.hexdigest()[:16]}"
-    return target, not target.is_dir()
+    return cache_dir / f"{path.stem}-{digest.hexdigest()[:16]}"
 
 
 def resolve_dataset(path, cache_dir=None, **options):

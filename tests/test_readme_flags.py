@@ -204,14 +204,10 @@ def test_the_checks_read_markdown():
 
 def resume_options():
     """(must-equal, changeable) option names of a resume, from the code."""
-    try:
-        from msg_stylegan_tf2.training import resume
-    except ImportError:  # Before training/resume.py: both lists in cli.py.
-        from msg_stylegan_tf2.training import cli as resume
-    fixed = getattr(resume, "RESUME_MUST_EQUAL", None)
-    if fixed is None:
-        fixed = resume.RESUME_REFUSED
-    return set(fixed), set(resume.RESUME_CHANGEABLE) | set(resume.PROCESS_OPTIONS)
+    from msg_stylegan_tf2.training import resume
+
+    fixed = set(resume.RESUME_MUST_EQUAL)
+    return fixed, set(resume.RESUME_CHANGEABLE) | set(resume.PROCESS_OPTIONS)
 
 
 def sentence(marker):

@@ -5,6 +5,8 @@ weights, metrics that fail, SIGKILL at random moments."""
 import dataclasses
 import json
 import random
+import re
+import shutil
 import signal
 import subprocess
 
@@ -23,6 +25,7 @@ from train_helpers import (
 
 from datasets.export import write_arrays
 from dnnlib import hardware
+from dnnlib.cli import as_flags
 from dnnlib.hardware import Hardware
 from msg_stylegan_tf2.training import cli
 from msg_stylegan_tf2.training.config import TrainingConfig
@@ -82,13 +85,73 @@ def test_resume_without_flags_changes_nothing(tmp_path, image_folder):
     assert after == before and after["changes"] == []
 
 
-def test_resume_refuses_flags_that_change_the_networks_or_data(tmp_path, image_folder):
-    config = cli.build_config(options(tmp_path, image_folder))
-    for given in ({"preset"}, {"dataset", "resolution"}, {"seed"}, {"mixed_precision"}):
-        with pytest.raises(ValueError, match="cannot change within a run"):
-            cli.resume_changes(config, {}, TRAINING | given)
-    with pytest.raises(ValueError, match=r"--dataset, --resolution cannot change"):
-        cli.resume_changes(config, {}, {"dataset", "resolution"})
+def test_the_run_command_again_with_resume_latest_resumes(
+    tmp_path, image_folder, monkeypatch
+):
+    # A folder dataset, a preset, a seed and auto precision, as a user types it.
+    found = Hardware("AMD EPYC", frozenset({"avx512f"}), 2, (0, 0))
+    monkeypatch.setattr(hardware, "detect", lambda: found)
+    command = {"dataset", "preset", "seed", "mixed_precision", "batch", "total_kimg"}
+    run, values = first_run(
+        tmp_path, image_folder, steps=1, seed=7, mixed_precision="auto"
+    )
+    before = TrainingConfig.load(run)
+    assert before.mixed_precision == "off" and before.precision_reason
+    # The same folder spelled another way (relative, from another directory).
+    monkeypatch.chdir(image_folder.parent)
+    again = {**values, "dataset": f"./{image_folder.name}/", "resume": "latest"}
+    assert cli.run(again, command | TRAINING) == 0
+    after = TrainingConfig.load(run)
+    assert after.changes == () and after.seed == 7
+    assert "Resumed from " in (run / "log.txt").read_text()
+    # A value that differs: one line naming it, the run's value and the given one.
+    with pytest.raises(ValueError) as refused:
+        cli.run({**again, "seed": 8}, command | TRAINING)
+    message = as_flags(str(refused.value), values)
+    assert "\n" not in message
+    assert message.startswith("--resume: --seed=8 differs from the run's 7. ")
+
+
+def test_resume_refuses_values_that_change_the_networks_or_data(tmp_path, image_folder):
+    values = options(tmp_path, image_folder)
+    config = cli.build_config(values)
+    differ = {
+        "preset": "demo_32",
+        "resolution": 32,
+        "seed": 1,
+        "mixed_precision": "bf16",
+        "augment": "ada",
+        "transform": "pad",
+        "use_wscale": False,
+        "spectral_norm": "D",
+    }
+    for name, value in differ.items():
+        with pytest.raises(ValueError, match=rf"`{name}={value}` differs from the run"):
+            cli.resume_changes(config, {**values, name: value}, TRAINING | {name})
+    # Each given value equal to the run's (or what leaving it out means) is taken.
+    same = {"preset": "tiny", "resolution": 16, "seed": 0, "mixed_precision": "off"}
+    same |= {"augment": "none", "transform": "center-crop", "use_wscale": True}
+    same |= {"spectral_norm": "none", "combine": config.D_kwargs["combine"]}
+    resumed, changes = cli.resume_changes(
+        config, {**values, **same}, TRAINING | set(same) | {"dataset"}
+    )
+    assert resumed == config and changes == {}
+
+
+def test_resume_refuses_another_dataset_or_changed_images(tmp_path, image_folder):
+    values = options(tmp_path, image_folder)
+    config = cli.build_config(values)
+    other = tmp_path / "other"
+    shutil.copytree(image_folder, other)
+    with pytest.raises(ValueError, match=r"`dataset=.*other` differs from the run's "):
+        cli.resume_changes(config, {**values, "dataset": str(other)}, {"dataset"})
+    # The same folder with its images changed: the run trains on its conversion.
+    changed = dataclasses.replace(
+        config, requested={**config.requested, "dataset": str(other)}
+    )
+    (other / "000.png").write_bytes((image_folder / "001.png").read_bytes())
+    with pytest.raises(ValueError, match=r"its images changed since the run"):
+        cli.resume_changes(changed, {**values, "dataset": str(other)}, {"dataset"})
 
 
 def test_resume_keeps_the_precision_auto_chose(tmp_path, image_folder, monkeypatch):
@@ -115,10 +178,15 @@ def test_resume_keeps_the_precision_auto_chose(tmp_path, image_folder, monkeypat
         keras.config.set_dtype_policy("float32")
     config = TrainingConfig.load(run)
     assert config.mixed_precision == "bf16"
-    with pytest.raises(ValueError, match="--mixed_precision cannot change"):
-        cli.resume_changes(
-            config, {"mixed_precision": "auto"}, TRAINING | {"mixed_precision"}
-        )
+    # `auto` given again is what it chose then, not what it would choose now.
+    given = TRAINING | {"mixed_precision"}
+    assert cli.resume_changes(config, {"mixed_precision": "auto"}, given)[1] == {}
+    with pytest.raises(
+        ValueError,
+        match=r"`mixed_precision=off` differs from the "
+        r"run's auto \(bf16: CPU has AVX512-BF16, no AMX\)",
+    ):
+        cli.resume_changes(config, {"mixed_precision": "off"}, given)
 
 
 def test_resume_latest_continues_a_run_killed_before_its_first_checkpoint(
@@ -346,9 +414,11 @@ def test_sigkill_at_random_moments_then_resume_latest_ends_bit_exact(
     assert straight.wait(timeout=600) == 0, straight.stdout.read()
     rng = random.Random(0)  # Moments differ per kill; any must do.
     outdir = tmp_path / "b"
-    resume = ["--resume=latest", f"--outdir={outdir}", "--deterministic"]
+    # Each restart is the user's own command with --resume=latest added.
+    command = cli_args(tmp_path, image_folder, outdir, total)
+    resume = [*command, "--resume=latest"]
     # Start-up: networks being built, no checkpoint yet.
-    process = run_train(*cli_args(tmp_path, image_folder, outdir, total))
+    process = run_train(*command)
     read_until(process, "Run directory:")
     process.kill()
     killed = [process.wait()]

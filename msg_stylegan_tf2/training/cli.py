@@ -5,6 +5,13 @@ import dataclasses
 import pathlib
 
 from dnnlib.quiet_tf import import_tensorflow
+from msg_stylegan_tf2.training.resume import (
+    CONVERSION_OPTIONS,
+    apply_changes,
+    check_must_equal,
+    plain,
+    requested_options,
+)
 
 # Options that come from the flag if given, else from the preset's training
 # defaults, else from TrainingConfig's field default: one source of defaults.
@@ -26,18 +33,39 @@ def option_default(name):
     return TrainingConfig.__dataclass_fields__[name].default
 
 
+def _shown(value):
+    if type(value) is bool:
+        return "on" if value else "off"
+    return "none" if value is None else f"{value:g}" if type(value) is float else value
+
+
+def default_help(name):
+    """What leaving option `name` out means, for help texts: TrainingConfig's
+    default and the presets that set their own, e.g. `default 10; demo_32: 4`.
+    """
+    from msg_stylegan_tf2.presets import ARCHS, PRESETS
+
+    base = option_default(name)
+    by_value = {}
+    for preset_name, preset in PRESETS.items():
+        value = preset.train.get(name, base)
+        if value != base:
+            by_value.setdefault(value, []).append(preset_name)
+    parts = [f"default {_shown(base)}"]
+    for value, names in by_value.items():
+        for arch in ARCHS:  # A whole architecture's presets by its name.
+            of_arch = [n for n, p in PRESETS.items() if p.arch == arch]
+            if set(of_arch) <= set(names):
+                names = [f"{arch} presets"] + [n for n in names if n not in of_arch]
+        parts.append(f"{', '.join(names)}: {_shown(value)}")
+    return "; ".join(parts)
+
+
 def _training_option(options, preset, name):
     # Flag if given, else the preset's training default, else the field's.
     if options.get(name) is not None:
         return options[name]
     return preset.train.get(name, option_default(name))
-
-
-def _plain(value):
-    # Presets hold read-only mappings; the JSON configuration holds dicts.
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def progressive_schedule(options, preset):
@@ -47,7 +75,7 @@ def progressive_schedule(options, preset):
     """
     if "sched" not in preset.train:
         return None
-    sched = _plain(preset.train["sched"])
+    sched = plain(preset.train["sched"])
     if options.get("batch") is not None:
         sched["minibatch_base"] = options["batch"]
         sched["minibatch_dict"] = {}
@@ -148,9 +176,6 @@ def resolve_mixed_precision(choice):
     return hardware.resolve_precision(found.cpu_flags, found.gpu_capabilities)
 
 
-CONVERSION_OPTIONS = ("transform", "channels", "labels_from")
-
-
 def _dataset(options, preset):
     # The TFRecord directory and the networks' data options (resolution,
     # channels, label size) it gives.
@@ -213,10 +238,14 @@ def build_config(options):
 
     Folders and zips are converted once into the cache; with `dry_run` they
     are only described (the first image's header, the number of images)."""
+    from datasets.cache import DEMO_ZIP
     from msg_stylegan_tf2.presets import get_preset
     from msg_stylegan_tf2.training.config import TrainingConfig
 
     preset_id = preset_name(options)
+    requested = requested_options(
+        options, preset_id, options.get("dataset") or DEMO_ZIP
+    )
     if preset_id == "auto":
         preset_id, resolution = _auto_preset(options)
         options = {**options, "resolution": resolution}
@@ -254,33 +283,33 @@ def build_config(options):
         metrics=tuple(m for m in options.get("metrics") or () if m != "none"),
         mixed_precision=precision,
         precision_reason=reason,
+        requested=requested,
         **values,
     )
 
 
-# What --resume may change (training and snapshot options), and what it
-# refuses: flags that would change the networks, the data or the run's
-# randomness. The rest (outdir, resume, deterministic, dry_run, cache_dir,
-# strategy, jit) concern this process only.
-RESUME_CHANGEABLE = (
-    "loss", "r1_gamma", "r2_gamma", "batch", "total_kimg", "lr", "g_lr", "d_lr",
-    "lrate_rampup_kimg", "adam_beta1", "adam_beta2", "D_repeats",
-    "G_smoothing_kimg", "ema_rampup", "ema_decay", "mirror_augment", "tick_kimg",
-    "image_snapshot_ticks", "network_snapshot_ticks", "keep_checkpoints",
-    "grid_images", "metrics", "inception", "inception_unverified", "freeze_d",
-    "ada_target", "ada_kimg", "r1_interval",
-)  # fmt: skip
-RESUME_REFUSED = (
-    "dataset", "preset", "arch", "resolution", "combine", "use_wscale",
-    "spectral_norm", "max_images", "data_percentage", "seed", "mixed_precision",
-    "finetune_from", "augment",
-    *CONVERSION_OPTIONS,
-)  # fmt: skip
-PROCESS_OPTIONS = ("strategy", "jit")
+def _trains_on(config, options):
+    # The conversion a given image folder or zip gives today, converted as the
+    # run's was (None for a TFRecord directory or a path that is gone).
+    from datasets.cache import conversion_dir
+
+    path = pathlib.Path(options["dataset"]).expanduser()
+    if not path.exists() or (path.is_dir() and any(path.glob("*.tfrecords"))):
+        return None
+    requested = config.requested or {}
+    conversion = {"resolution": config.G_kwargs["resolution"]}
+    for name in CONVERSION_OPTIONS:  # As the run's command gave them.
+        value = requested[name] if name in requested else options.get(name)
+        if value is not None:
+            conversion[name] = value
+    try:
+        return str(conversion_dir(path, options.get("cache_dir"), **conversion))
+    except ValueError:  # Not a folder or zip: not the run's dataset either.
+        return None
 
 
 def resume_changes(config, options, given):
-    """The configuration with the training flags given at a resume applied.
+    """The configuration with the options given at a resume applied.
 
     Args:
         config: the run's TrainingConfig.
@@ -292,38 +321,12 @@ def resume_changes(config, options, given):
         options whose value changed.
 
     Raises:
-        ValueError: a flag that a resume refuses (`RESUME_REFUSED`).
+        ValueError: a given `RESUME_MUST_EQUAL` option that differs from the
+            run's, or a lazy R1 interval without a penalty.
     """
-    refused = [name for name in RESUME_REFUSED if name in given]
-    if refused:
-        flags = ", ".join(f"--{name}" for name in refused)
-        raise ValueError(
-            f"--resume: {flags} cannot change within a run, which keeps the "
-            "networks, data, seed, precision and augmentation it started with; "
-            "start a new run instead (--finetune_from starts one from this run's "
-            "networks)."
-        )
-    updates = {}
-    for name in RESUME_CHANGEABLE + PROCESS_OPTIONS:
-        if name not in given:
-            continue
-        value = options[name]
-        if name == "metrics":
-            value = tuple(m for m in value if m != "none")
-        if name == "batch" and config.sched is not None:  # ProGAN: per phase.
-            updates["sched"] = {
-                **config.sched,
-                "minibatch_base": value,
-                "minibatch_dict": {},
-            }
-        updates[name] = value
-    changes = {
-        name: {"from": _plain(getattr(config, name)), "to": _plain(value)}
-        for name, value in updates.items()
-        if getattr(config, name) != value
-    }
-    changed = {name: updates[name] for name in changes}
-    config = dataclasses.replace(config, **changed)
+    trains_on = _trains_on(config, options) if "dataset" in given else None
+    check_must_equal(config, options, given, trains_on)
+    config, changes = apply_changes(config, options, given)
     check_r1_interval(config.r1_interval, config.loss, config.r1_gamma, config.r2_gamma)
     return config, changes
 

@@ -8,6 +8,7 @@ import types
 import typing
 
 from msg_stylegan_tf2.presets import ARCHS
+from msg_stylegan_tf2.training.resume import RESUME_MUST_EQUAL
 from msg_stylegan_tf2.validation import check_option_size, is_name, is_plain_option
 
 # The JSON types each annotation of TrainingConfig accepts (bool is not a number).
@@ -84,6 +85,10 @@ class TrainingConfig:
     # minibatch_base, minibatch_dict, G_lrate_dict, D_lrate_dict); None = off.
     sched: dict | None = None
     reset_opt_for_new_lod: bool = True
+    # What the command that started the run asked for of the options a resume
+    # must not change (`resume.requested_options`): the same command given
+    # again with `resume` is accepted. None in runs from before it was kept.
+    requested: dict | None = None
     # Options changed at resumes: `{"kimg": k, "options": {name: {"from": a,
     # "to": b}}}` each, in order.
     changes: tuple = ()
@@ -149,6 +154,15 @@ class TrainingConfig:
                     check_option_size(key, value)
                 except ValueError as e:
                     raise ValueError(f"{where}: {group} {e}") from None
+        requested = data.get("requested") or {}
+        for key, value in requested.items():
+            if key not in RESUME_MUST_EQUAL or not (
+                value is None or type(value) in (str, int, float, bool)
+            ):
+                raise ValueError(
+                    f"{where}: `requested` holds {key[:64]!r}: {str(value)[:64]!r}; "
+                    f"expected options of {RESUME_MUST_EQUAL} with plain values."
+                )
         data["metrics"] = tuple(data.get("metrics", ()))
         data["changes"] = tuple(data.get("changes", ()))
         return cls(**data)
