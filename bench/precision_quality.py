@@ -44,8 +44,8 @@ FLAGS = flags.FLAGS
 def images_per_second(run):
     """Median images/s over the ticks after the first (which compiles)."""
     records = [json.loads(line) for line in (run / "stats.jsonl").open()]
-    rates = [r["images_per_sec"] for r in records[1:]] or [records[0]["images_per_sec"]]
-    return statistics.median(rates), records[-1]["kimg"]
+    rates = [r["Timing/images_per_sec"]["mean"] for r in records]
+    return statistics.median(rates[1:] or rates), records[-1]["Progress/kimg"]["mean"]
 
 
 def main(argv):

@@ -82,5 +82,7 @@ def stats_of(images):
 
 
 def last_stats(run):
-    """The last record of a run's stats.jsonl."""
-    return json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
+    """The means of the last record of a run's stats.jsonl (`{name: mean}`)."""
+    record = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
+    record.pop("timestamp")
+    return {name: entry["mean"] for name, entry in record.items()}

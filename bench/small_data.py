@@ -90,10 +90,10 @@ def augmentation_runs(outdir, table):
             table.append((f"real, the {FLAGS.images} trained on", stats_of(subset)))
         stats = measure(run, reals)
         last = last_stats(run)
-        stats["sec_per_kimg"] = last["sec_per_kimg"]
+        stats["sec_per_kimg"] = last["Timing/sec_per_kimg"]
         label = f"{FLAGS.images} images, --augment={augment}"
         if augment == "ada":
-            label += f" (final p {last['augment_p']:.2f})"
+            label += f" (final p {last['Progress/augment']:.2f})"
         table.append((label, stats))
         grids.append(final_grid(run))
     if grids:
@@ -117,7 +117,7 @@ def finetune_runs(outdir, table):
     )
     for label, run in (("fine-tuned", tuned), ("from scratch", scratch)):
         stats = measure(run, reals)
-        stats["sec_per_kimg"] = last_stats(run)["sec_per_kimg"]
+        stats["sec_per_kimg"] = last_stats(run)["Timing/sec_per_kimg"]
         table.append((f"red/blue-swapped, {label}", stats))
     side_by_side([final_grid(tuned), final_grid(scratch)], FLAGS.finetune_grid)
 

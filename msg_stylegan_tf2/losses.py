@@ -124,6 +124,10 @@ class Loss(abc.ABC):
             fake_scores = _scores(D, fakes, labels)
         loss = self.d_value(real_scores, fake_scores)
         terms = {"Loss/scores/real": real_scores, "Loss/scores/fake": fake_scores}
+        # stylegan2-ada's statistics: the loss without penalties, score signs.
+        terms["Loss/D/loss"] = loss
+        terms["Loss/signs/real"] = tf.sign(real_scores)
+        terms["Loss/signs/fake"] = tf.sign(fake_scores)
         if r1_gamma > 0:
             r1 = squared_norm_per_level(grads)
             loss += r1 * (self.r1_gamma * 0.5)

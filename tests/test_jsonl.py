@@ -19,3 +19,15 @@ def test_records_after_a_kimg_are_dropped_atomically(tmp_path):
         "kimg": 1.5,
         "loss": 3.0,
     }
+
+
+def test_records_are_dropped_by_the_kimg_a_layout_keeps(tmp_path):
+    def kimg(record):
+        return record["Progress/kimg"]["mean"]
+
+    records = JsonLines(tmp_path / "stats.jsonl", kimg)
+    for k in (0.5, 1.0, 1.5):
+        records.append({"Progress/kimg": {"num": 1, "mean": k, "std": 0.0}})
+    records.drop_after(0.5)
+    lines = (tmp_path / "stats.jsonl").read_text().splitlines()
+    assert [kimg(json.loads(line)) for line in lines] == [0.5]

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -50,7 +51,7 @@ def test_training_writes_the_run_directory(tmp_path, image_folder):
         for event in tf.compat.v1.train.summary_iterator(str(events[0]))
         for value in event.summary.value
     }
-    assert {"Loss/D/total", "Loss/G/total", "Loss/r1_penalty", "Progress/lr"} <= tags
+    assert {"Loss/D/loss", "Loss/G/loss", "Loss/r1_penalty", "Progress/lr"} <= tags
     assert {"Timing/images_per_sec", "fakes/16x16", "Stability/mse_16x16"} <= tags
     # The stability measure: one record per snapshot after the first.
     records = [
@@ -395,6 +396,22 @@ def test_a_folder_of_wide_images_trains_with_pad(tmp_path):
     assert config["G_kwargs"]["resolution"] == 16
 
 
+def read_stylegan2_ada_stats(path):
+    """stats.jsonl as stylegan2-ada documents it: one JSON object a line, each
+    entry but `timestamp` a statistic over the tick, `{"num", "mean", "std"}`
+    (written as `dict(stats_collector.as_dict(), timestamp=...)`)."""
+    records = []
+    for line in pathlib.Path(path).read_text().splitlines():
+        fields = json.loads(line)
+        assert isinstance(fields.pop("timestamp"), float)
+        for name, entry in fields.items():
+            assert set(entry) == {"num", "mean", "std"}, name
+            assert isinstance(entry["num"], int) and entry["num"] >= 1, name
+            assert entry["std"] >= 0, name
+        records.append(fields)
+    return records
+
+
 def test_startup_block_and_stats_jsonl(tmp_path, image_folder):
     assert cli.run(options(tmp_path, image_folder)) == 0
     (run,) = (tmp_path / "results").iterdir()
@@ -406,14 +423,26 @@ def test_startup_block_and_stats_jsonl(tmp_path, image_folder):
     assert "G " in preset and "D " in preset and "parameters" in preset
     data = next(line for line in log if line.startswith("Dataset: "))
     assert "40 images, 16x16 RGB, no labels" in data
-    records = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    records = read_stylegan2_ada_stats(run / "stats.jsonl")
     ticks = [line for line in log if line.startswith("tick ")]
     assert len(records) == len(ticks) == 2
-    keys = {"tick", "kimg", "batch", "lr", "d_lr", "images_per_sec", "sec_per_kimg"}
-    keys |= {"peak_mem_gb", "precision", "timestamp", "Loss/D/total", "Loss/G/total"}
-    assert keys | {"Loss/r1_penalty"} <= set(records[0])
-    assert [r["kimg"] for r in records] == [2 * STEP_KIMG, 4 * STEP_KIMG]
-    assert records[0]["precision"] == "float32"
+    nvidia = {"Progress/tick", "Progress/kimg", "Timing/total_sec"}
+    nvidia |= {"Timing/sec_per_tick", "Timing/sec_per_kimg"}
+    nvidia |= {"Resources/peak_cpu_mem_gb", "Loss/G/loss", "Loss/D/loss"}
+    nvidia |= {"Loss/r1_penalty", "Loss/scores/real", "Loss/scores/fake"}
+    nvidia |= {"Loss/signs/real", "Loss/signs/fake"}
+    ours = {"Progress/batch", "Progress/lr", "Progress/d_lr", "Loss/D/total"}
+    assert nvidia | ours | {"Timing/images_per_sec"} <= set(records[0])
+    kimg = [r["Progress/kimg"] for r in records]
+    assert kimg == [{"num": 1, "mean": k * STEP_KIMG, "std": 0.0} for k in (2, 4)]
+    # Per-image terms over the tick's two steps of 8 images.
+    scores, signs = records[0]["Loss/scores/real"], records[0]["Loss/signs/real"]
+    assert scores["num"] == signs["num"] == 16
+    assert -1 <= signs["mean"] <= 1 and signs["std"] <= 1
+    assert scores["std"] > 0  # Images score differently.
+    # The logistic D loss is softplus(f) + softplus(-r) without R1.
+    d_loss, total = records[0]["Loss/D/loss"], records[0]["Loss/D/total"]
+    assert d_loss["mean"] > 0 and total["mean"] >= d_loss["mean"]
 
 
 def test_startup_block_says_when_only_the_first_images_are_used(tmp_path, image_folder):

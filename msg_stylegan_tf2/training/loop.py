@@ -21,7 +21,14 @@ from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
 from msg_stylegan_tf2.training.signals import StopFlag
 from msg_stylegan_tf2.training.stability import Stability
 from msg_stylegan_tf2.training.state import build_state, lazy_ratio
-from msg_stylegan_tf2.training.stats import Collector, format_time, peak_memory_gb
+from msg_stylegan_tf2.training.stats import (
+    Collector,
+    format_time,
+    nvidia_name,
+    peak_memory_gb,
+    peak_memory_name,
+    record_kimg,
+)
 from msg_stylegan_tf2.training.steps import TrainSteps
 from msg_stylegan_tf2.training.strategy import make_strategy
 
@@ -117,7 +124,7 @@ class Trainer:
         self.writer = tf.summary.create_file_writer(str(run_dir))
         self.stats = Collector()
         self.stability = Stability(run_dir / "stability.jsonl")
-        self.stats_file = JsonLines(run_dir / "stats.jsonl")
+        self.stats_file = JsonLines(run_dir / "stats.jsonl", record_kimg)
         self.stopped_by = None  # The signal that stopped `run`, if any.
 
     @property
@@ -331,7 +338,7 @@ class Trainer:
         # ADA's p, for the tick line, stats.jsonl and TensorBoard.
         if self.state.ada is None:
             return {}
-        return {"augment_p": float(self.state.ada.p.numpy())}
+        return {"augment": float(self.state.ada.p.numpy())}
 
     def _nonfinite_weights(self):
         # After the update: a checkpoint is written only from finite weights.
@@ -345,13 +352,14 @@ class Trainer:
         return found
 
     def _end_tick(self, tick, pending, tick_start_time, tick_start_nimg, start_time):
+        # `pending`: each step's (terms, global batch) since the last tick.
         config = self.config
-        for terms in pending:
-            for name, value in terms.items():
-                self.stats.report(name, value.numpy())
-        means = self.stats.means()
-        self.stats.reset()
+        for terms, batch in pending:
+            self.stats.report_terms(
+                {name: value.numpy() for name, value in terms.items()}, batch
+            )
         cur_nimg = self.nimg
+        means = self.stats.means()
         bad = [f"{n} is {v}" for n, v in means.items() if not math.isfinite(v)]
         bad = bad or self._nonfinite_weights()
         if bad:
@@ -369,41 +377,39 @@ class Trainer:
         remaining = config.total_kimg - cur_nimg / 1000
         progress = {**self.growth.progress(), **self._augment_progress()}
         fields = "".join(f"{name} {value:<5.2f} " for name, value in progress.items())
+        peak_memory = peak_memory_gb()
         self.log(
             f"tick {tick:<5d} kimg {cur_nimg / 1000:<8.1f} {fields}"
             f"batch {self.batch:<4d} "
             f"time {format_time(now - start_time):<10s} sec/tick {tick_time:<7.1f} "
             f"sec/kimg {sec_per_kimg:<7.2f} "
             f"ETA {format_time(remaining * sec_per_kimg):<9s} "
-            f"peak_mem {peak_memory_gb():.2f}GB"
+            f"peak_mem {peak_memory:.2f}GB"
         )
         g_lr, d_lr = (float(o.learning_rate.numpy()) for o in (self.g_opt, self.d_opt))
-        self.stats_file.append(
-            {
-                "tick": tick,
-                "kimg": cur_nimg / 1000,
-                "batch": self.batch,
-                **progress,
-                "lr": g_lr,
-                "d_lr": d_lr,
-                "images_per_sec": 1000 / max(sec_per_kimg, 1e-9),
-                "sec_per_kimg": sec_per_kimg,
-                "peak_mem_gb": peak_memory_gb(),
-                "precision": keras.config.dtype_policy().name,
-                **means,
-                "timestamp": now,
-            }
-        )
+        # stylegan2-ada's names where it has the quantity (ADA's p is its
+        # `Progress/augment`), ours beside them.
+        once = {
+            "Progress/tick": tick,
+            "Progress/kimg": cur_nimg / 1000,
+            "Progress/batch": self.batch,
+            "Progress/lr": g_lr,
+            "Progress/d_lr": d_lr,
+            "Timing/total_sec": now - start_time,
+            "Timing/sec_per_tick": tick_time,
+            "Timing/sec_per_kimg": sec_per_kimg,
+            "Timing/images_per_sec": 1000 / max(sec_per_kimg, 1e-9),
+            peak_memory_name(): peak_memory,
+        }
+        once.update({f"Progress/{name}": value for name, value in progress.items()})
+        for name, value in once.items():
+            self.stats.report(name, value)
+        stats = {nvidia_name(name): entry for name, entry in self.stats.stats().items()}
+        self.stats.reset()
+        self.stats_file.append({**stats, "timestamp": now})
         with self.writer.as_default(step=cur_nimg // 1000):
-            for name, value in means.items():
-                tf.summary.scalar(name, value)
-            tf.summary.scalar("Progress/lr", g_lr)
-            tf.summary.scalar("Progress/minibatch", self.batch)
-            for name, value in progress.items():
-                tf.summary.scalar(f"Progress/{name}", value)
-            tf.summary.scalar("Progress/d_lr", d_lr)
-            tf.summary.scalar("Timing/images_per_sec", 1000 / max(sec_per_kimg, 1e-9))
-            tf.summary.scalar("Timing/sec_per_kimg", sec_per_kimg)
+            for name, entry in stats.items():
+                tf.summary.scalar(name, entry["mean"])
         self.writer.flush()
         return means
 
@@ -423,7 +429,7 @@ class Trainer:
         with StopFlag() as stop:
             while self.nimg < total_nimg and stop.raised is None:
                 terms = self._iteration()
-                pending.append(terms)
+                pending.append((terms, self.batch))
                 cur_nimg = self.nimg
                 done = cur_nimg >= total_nimg
                 if cur_nimg < tick_start_nimg + config.tick_kimg * 1000 and not done:

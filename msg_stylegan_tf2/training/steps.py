@@ -15,6 +15,7 @@ from msg_stylegan_tf2.augment import AugmentedD, draw, slice_draw
 from msg_stylegan_tf2.choices import AUGMENTS
 from msg_stylegan_tf2.pyramid import uint8_to_float
 from msg_stylegan_tf2.training.ema import pair_weights, update_ema
+from msg_stylegan_tf2.training.stats import SQUARES
 
 _fold_in = tf.random.experimental.stateless_fold_in
 
@@ -149,8 +150,13 @@ class TrainSteps:
         return AugmentedD(D, draw_for_call)
 
     def _per_replica_share(self, terms, global_batch):
-        # This replica's share of each global-batch mean.
-        return {k: tf.reduce_sum(v) / global_batch for k, v in terms.items()}
+        # This replica's share of each global-batch mean, and of the mean of
+        # its squares (`stats.SQUARES`: a tick's standard deviation over images).
+        shares = {}
+        for name, value in terms.items():
+            shares[name] = tf.reduce_sum(value) / global_batch
+            shares[name + SQUARES] = tf.reduce_sum(tf.square(value)) / global_batch
+        return shares
 
     def _apply(self, optimizer, tape, total, weights, scaler):
         if scaler is None:
@@ -263,7 +269,8 @@ class TrainSteps:
         add the penalties' update (and their terms).
 
         Returns:
-            `{term name: global mean}`.
+            `{term name: global mean}` over the batch's images, and for each
+            per-image term `{name + stats.SQUARES: global mean of squares}`.
         """
         # A Python bool: one trace with the penalties' update, one without.
         regularize = self.r1_interval > 1 and int(step) % self.r1_interval == 0
