@@ -23,6 +23,7 @@ from train_helpers import (
 )
 
 from dnnlib import hardware
+from dnnlib.cli import as_flags
 from dnnlib.hardware import Hardware
 from msg_stylegan_tf2.training import cli
 from msg_stylegan_tf2.training.config import TrainingConfig
@@ -119,6 +120,24 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, image_fo
         trainer.run()
     checkpoints = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
     assert checkpoints.model_checkpoint_path.endswith("ckpt-32")
+
+
+def test_out_of_memory_is_one_line_naming_the_batch(
+    tmp_path, image_folder, monkeypatch
+):
+    def exhausted(self):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating")
+
+    monkeypatch.setattr(Trainer, "run", exhausted)
+    with pytest.raises(ValueError) as failed:
+        cli.run(options(tmp_path, image_folder))
+    message = as_flags(str(failed.value), {"batch"})
+    assert message == (
+        "out of memory at --batch=8 (1 replica(s)); lower --batch and resume: the "
+        "run keeps its checkpoints."
+    )
+    (run,) = (tmp_path / "results").iterdir()
+    assert f"train.py: error: {failed.value}" in (run / "log.txt").read_text()
 
 
 @pytest.mark.slow

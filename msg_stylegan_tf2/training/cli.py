@@ -444,6 +444,14 @@ def run(options, given=()):
             flags = f"--resume={e.checkpoint} with --lr or --r1_gamma"
             log(f"train.py: error: {e} ({flags})")
             return 1
+        except (tf.errors.ResourceExhaustedError, MemoryError):
+            message = (
+                f"out of memory at `batch={trainer.batch}` "
+                f"({strategy.num_replicas_in_sync} replica(s)); lower `batch` and "
+                "resume: the run keeps its checkpoints."
+            )
+            log(f"train.py: error: {message}")
+            raise ValueError(message) from None
     if trainer.stopped_by:
         log(f"Continue with: python train.py --resume={run_dir}")
         return 0
