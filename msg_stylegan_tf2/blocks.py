@@ -71,9 +71,11 @@ class LayerEpilogue(keras.layers.Layer):
         if self.style is not None:
             self.style.build(x_shape, dlatent_shape)
 
-    def call(self, x, dlatent=None, randomize_noise=True, noise_seed=None):
+    def call(self, x, dlatent=None, randomize_noise=True, noise_seed=None, noise=None):
         if self.noise is not None:
-            x = self.noise(x, randomize_noise=randomize_noise, seed=noise_seed)
+            x = self.noise(
+                x, randomize_noise=randomize_noise, seed=noise_seed, noise=noise
+            )
         x = apply_activation(self.bias(x), self.nonlinearity)
         if self.pixel_norm is not None:
             x = self.pixel_norm(x)
@@ -167,7 +169,8 @@ class GBlock(keras.layers.Layer):
         self.epilogues[1].build(shape, dlatent_shape)
         self.torgb.build(shape)
 
-    def call(self, x, styles=None, randomize_noise=True, noise_seed=None):
+    def call(self, x, styles=None, randomize_noise=True, noise_seed=None, noise=None):
+        # `noise`: None, or this block's two layers' noise maps (see NoiseInput).
         if self.conv0 is not None:
             x = self.conv0(x)
             if self.blur is not None:
@@ -184,7 +187,13 @@ class GBlock(keras.layers.Layer):
             seed = noise_seed
             if seed is not None:
                 seed = fold_in_seed(seed, self.layer_idx + i)
-            x = epilogue(x, style, randomize_noise=randomize_noise, noise_seed=seed)
+            x = epilogue(
+                x,
+                style,
+                randomize_noise=randomize_noise,
+                noise_seed=seed,
+                noise=None if noise is None else noise[i],
+            )
         return x, self.torgb(x)
 
     def official_variable_map(self, prefix, lod):

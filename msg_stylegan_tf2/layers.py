@@ -401,7 +401,9 @@ class NoiseInput(keras.layers.Layer):
     `randomize_noise` is False so that outputs are deterministic. With a `seed`,
     fresh noise is drawn statelessly from it (reproducible): int `[2]` draws
     the batch's noise at once; int `[N, 2]` draws each image's from its own
-    row, so an image's noise does not depend on the batch it is in.
+    row, so an image's noise does not depend on the batch it is in. A given
+    `noise` (`[N or 1, H, W, 1]`, e.g. maps a projection optimises) replaces
+    both.
 
     Call: `[N, H, W, C]` -> same shape.
     """
@@ -419,9 +421,11 @@ class NoiseInput(keras.layers.Layer):
             name="weight", shape=(c,), initializer="zeros", autocast=False
         )
 
-    def call(self, x, randomize_noise=True, seed=None):
+    def call(self, x, randomize_noise=True, seed=None, noise=None):
         seed = None if seed is None else tf.convert_to_tensor(seed)
-        if randomize_noise:
+        if noise is not None:
+            noise = tf.cast(noise, x.dtype)
+        elif randomize_noise:
             shape = tf.concat([tf.shape(x)[:1], tf.shape(self.noise)[1:]], axis=0)
             if seed is None:
                 noise = tf.random.normal(shape, dtype=x.dtype)

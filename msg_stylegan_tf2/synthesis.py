@@ -119,6 +119,8 @@ class Synthesis(keras.Model):
     without `use_styles`) -> list of `[N, R, R, num_channels]`, R = 4, 8, ...,
     resolution (4x4 first). `noise_seed` makes random noise reproducible: int
     `[2]` for the batch, or int `[N, 2]`, one per image (see `NoiseInput`).
+    `noise`, a list of one map `[N or 1, R, R, 1]` per layer (`noise_shapes`),
+    replaces the stored and the random noise.
     """
 
     def __init__(
@@ -183,15 +185,32 @@ class Synthesis(keras.Model):
             block.build(shape, styles)
             shape = (None, 2**block.res, 2**block.res, block.fmaps)
 
-    def call(self, dlatents, randomize_noise=True, noise_seed=None):
+    @property
+    def noise_shapes(self):
+        """`[1, R, R, 1]` of each layer's noise map, in layer order (none
+        without `use_noise`)."""
+        return [
+            tuple(epilogue.noise.noise.shape)
+            for epilogue in self.epilogues
+            if epilogue.noise is not None
+        ]
+
+    def call(self, dlatents, randomize_noise=True, noise_seed=None, noise=None):
         dlatents = tf.cast(dlatents, self.compute_dtype)
         x, images = dlatents[:, 0], []
         for block in self.blocks:
             styles = None
             if self.use_styles:
                 styles = dlatents[:, block.layer_idx : block.layer_idx + 2]
+            maps = None
+            if noise is not None:
+                maps = noise[block.layer_idx : block.layer_idx + 2]
             x, image = block(
-                x, styles, randomize_noise=randomize_noise, noise_seed=noise_seed
+                x,
+                styles,
+                randomize_noise=randomize_noise,
+                noise_seed=noise_seed,
+                noise=maps,
             )
             images.append(image)
         return images

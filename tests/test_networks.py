@@ -215,6 +215,26 @@ def test_randomize_noise_controls_determinism():
     assert np.abs(a[-1] - c[-1]).max() > 1e-3
 
 
+def test_given_noise_maps_replace_the_stored_and_random_noise():
+    G = Generator(resolution=8, **TINY_G)
+    G.build()
+    for epilogue in G.synthesis.epilogues:
+        epilogue.noise.weight.assign(tf.ones_like(epilogue.noise.weight))
+    w = G.mapping(tf.random.normal([2, 8]))
+    shapes = G.synthesis.noise_shapes
+    assert shapes == [(1, 4, 4, 1)] * 2 + [(1, 8, 8, 1)] * 2
+    stored = [e.noise.noise for e in G.synthesis.epilogues]
+    expected = G.synthesis(w, randomize_noise=False)
+    given = G.synthesis(w, randomize_noise=True, noise=stored)
+    np.testing.assert_array_equal(given[-1], expected[-1])
+    # One map per image: image 1 with its own maps, image 0 with the stored.
+    own = [tf.random.normal([1, *s[1:]]) for s in shapes]
+    both = [tf.concat([a, b], axis=0) for a, b in zip(stored, own, strict=True)]
+    mixed = G.synthesis(w, noise=both)
+    np.testing.assert_array_equal(mixed[-1][0], expected[-1][0])
+    assert np.abs(mixed[-1][1] - expected[-1][1]).max() > 1e-3
+
+
 def test_mirrored_strategy_forward_equals_one_device():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     G0, D0 = build_networks("tiny", label_size=2)
