@@ -11,13 +11,14 @@ Examples:
     python generate.py --network=COND_RUN --kind=seeds --seeds=0-7 --class=3
     python generate.py --network=COND_RUN --kind=interp --seeds=0,1 --labels=rows.npy
 
-The generator runs on at most --batch images at a time (default 32), so any
-number of seeds fits in the memory one batch needs (--kind=seeds writes each
-batch's PNGs as it goes; the other kinds hold only their output image or
-frames). An image depends on its seed alone, not on --batch: its latent comes
-from the seed, and the noise inputs are the network's stored noise, the same
-for every image. A progress line (count, rate, ETA) goes to stderr. Out of
-memory is one line naming --batch to lower.
+The generator runs on at most --batch images at a time, so memory is one
+batch's plus the output's: --kind=seeds writes each batch's PNGs as it goes,
+--format=mp4 hands frames to ffmpeg as they come, and a grid, sheet or GIF is
+held whole. An image depends on its seed alone, not on --batch: its latent
+comes from the seed, and the noise inputs are the network's stored noise, the
+same for every image (batch sizes differ only in float rounding: at most one
+uint8 level on a few pixels). A progress line (count, rate, ETA) goes to
+stderr. Out of memory is one line naming --batch to lower.
 
 A conditional network (trained with labels) needs --class=N, the same one-hot
 label for every image, or --labels=FILE, a .npy of float rows
