@@ -279,3 +279,15 @@ def test_lpips_from_files_reads_through_the_torch_reader(tmp_path, monkeypatch):
     x, y = _images(rng, [1, 16, 16, 3]), _images(rng, [1, 16, 16, 3])
     expected, _ = _oracle_stages(state, lins, x, y)
     np.testing.assert_allclose(metric(x, y), expected.sum(1), rtol=1e-4)
+
+
+def test_shipped_lin_weights_equal_the_lpips_checkpoint():
+    # tests/data/lpips_vgg_v0.1.pth is the lpips wheel's weights/v0.1/vgg.pth.
+    from dnnlib.torch_checkpoint import load_state_dict
+
+    state = load_state_dict(DATA / "lpips_vgg_v0.1.pth")
+    assert list(state) == [f"lin{k}.model.1.weight" for k in range(5)]
+    for k, weights in lpips.load_lin_weights().items():
+        expected = state[f"{k}.model.1.weight"]
+        assert expected.shape == (1, weights.size, 1, 1)
+        np.testing.assert_array_equal(weights, expected.reshape(-1))
