@@ -12,12 +12,17 @@ result refuses cycles, nesting deeper than `MAX_DEPTH` and sharing that would
 expand to more than `MAX_NODES` values, and replaces the stand-ins by arrays.
 Every failure is a `RefusedPickleError` (a `ValueError`) of one line that names
 the file and what is wrong.
+
+`load` runs the same machine over a stream for formats with their own globals
+(torch checkpoints, dnnlib/torch_checkpoint.py): only the caller's checking
+constructors, and persistent ids only through the caller's `persistent_load`.
 """
 
 import io
 import math
 import pickle
 import pickletools
+import struct
 
 import numpy as np
 
@@ -61,6 +66,9 @@ class RefusedPickleError(ValueError):
 
 class _Refused(Exception):
     """Raised inside the loader; `loads` adds the file's name."""
+
+
+Refused = _Refused  # For the constructors a caller gives `load`.
 
 
 def printable(text, limit=80):
@@ -298,8 +306,8 @@ class _Machine(pickle._Unpickler):
     """pickle's pure-Python machine, restricted to data opcodes and checked
     targets for every opcode that calls or mutates."""
 
-    def __init__(self, data, globals_, encoding):
-        super().__init__(io.BytesIO(data), encoding=encoding)
+    def __init__(self, file, globals_, encoding):
+        super().__init__(file, encoding=encoding)
         self.globals_ = globals_
         self.callables = [g for g in globals_.values() if callable(g)]
 
@@ -340,6 +348,14 @@ class _Machine(pickle._Unpickler):
         if not isinstance(inst, StandIn):
             raise _Refused(f"refused a state (BUILD) for a {type(inst).__name__}")
         type(inst).__setstate__(inst, state)
+
+    def load_bytearray8(self):
+        # pickle's own allocates the declared size before reading it.
+        (size,) = struct.unpack("<Q", self.read(8))
+        data = self.read(size)
+        if len(data) != size:
+            raise _Refused(f"a bytearray of {size} bytes is cut short")
+        self.append(bytearray(data))
 
     def load_append(self):
         value = self.stack.pop()
@@ -395,6 +411,7 @@ for _opcode, _method in {
     pickle.SETITEM: _Machine.load_setitem,
     pickle.SETITEMS: _Machine.load_setitems,
     pickle.DICT: _Machine.load_dict,
+    pickle.BYTEARRAY8: _Machine.load_bytearray8,
 }.items():
     _Machine.dispatch[_opcode[0]] = _method
 
@@ -403,12 +420,13 @@ class _Walk:
     """Copies the loaded graph with arrays for their recipes, refusing cycles,
     nesting deeper than MAX_DEPTH and more than MAX_NODES expanded values."""
 
-    def __init__(self):
+    def __init__(self, leaves=()):
         self.done = {}  # id -> (copy, expanded size, height)
         self.open = set()
+        self.leaves = _LEAVES + tuple(leaves)
 
     def visit(self, obj, depth):
-        if type(obj) in _LEAVES:
+        if type(obj) in self.leaves:
             return obj, 1, 0
         if type(obj) is _Array:
             if obj.array is None:
@@ -483,9 +501,57 @@ def loads(data, where, records=None, encoding="ASCII"):
     for key, cls in (records or {}).items():
         assert isinstance(cls, type) and issubclass(cls, (Record, DataDict)), cls
         globals_[key] = cls
+    return _run(_Machine(io.BytesIO(data), globals_, encoding), where, ())
+
+
+class _PersistentMachine(_Machine):
+    """The machine with binary persistent ids, each handed to `persistent_load`."""
+
+    dispatch = _Dispatch(_Machine.dispatch)
+    dispatch[pickle.BINPERSID[0]] = pickle._Unpickler.load_binpersid
+
+    def __init__(self, file, globals_, encoding, persistent_load):
+        super().__init__(file, globals_, encoding)
+        self.persistent_load = persistent_load
+
+
+def load(file, where, constructors, leaves=(), persistent_load=None, encoding="utf-8"):
+    """Loads one pickle from a stream, leaving `file` just past its STOP.
+
+    For formats with globals of their own: no numpy or record globals, only
+    `constructors`, each a function (or non-callable marker) of the caller's
+    that checks its arguments and builds only data or `StandIn`s.
+
+    Args:
+        file: a binary stream with `read(n)` and `readline()`; a caller reading
+            a stranger's file bounds what these return.
+        where: the file's name, for messages.
+        constructors: `{(module, name): object}`: what each allowed global is.
+        leaves: `StandIn` subclasses that the result may hold as they are.
+        persistent_load: called with each persistent id (binary form only);
+            None refuses persistent ids.
+        encoding: for Python 2 strings.
+
+    Returns:
+        The object, as `loads` returns it, with `leaves` where they were.
+
+    Raises:
+        RefusedPickleError: one line naming `where` and what is wrong; the
+            constructors and `persistent_load` refuse by raising `Refused`.
+    """
+    assert all(issubclass(leaf, StandIn) for leaf in leaves), leaves
+    if persistent_load is None:
+        machine = _Machine(file, dict(constructors), encoding)
+    else:
+        machine = _PersistentMachine(
+            file, dict(constructors), encoding, persistent_load
+        )
+    return _run(machine, where, leaves)
+
+
+def _run(machine, where, leaves):
     try:
-        loaded = _Machine(data, globals_, encoding).load()
-        return _Walk().visit(loaded, 0)[0]
+        return _Walk(leaves).visit(machine.load(), 0)[0]
     except _Refused as e:
         raise RefusedPickleError(where, e) from None
     except Exception as e:  # A truncated or corrupt pickle fails in many ways.
