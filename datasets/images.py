@@ -285,3 +285,16 @@ def load_array(data, name, channels, resolution=None, transform="center-crop"):
         image = fit(image, resolution, transform)
     array = np.asarray(image, dtype=np.uint8)
     return array[:, :, np.newaxis] if array.ndim == 2 else array
+
+
+def load_image_file(path, channels, resolution, transform="center-crop"):
+    """One image file from a stranger as uint8 `[resolution, resolution,
+    channels]` (read with the size cap, decoded with the pixel cap).
+
+    Raises:
+        BadImageError: one line naming the file.
+    """
+    path = pathlib.Path(path)
+    with open(path, "rb") as f:
+        data = _read_capped(f, os.fstat(f.fileno()).st_size, str(path), False)
+    return load_array(data, str(path), channels, resolution, transform)

@@ -58,7 +58,7 @@ def save_video(frames, path, fps=24):
         tmp.unlink(missing_ok=True)
 
 
-def _write_mp4(frames, path, fps):
+def _mp4_writer(path, fps):
     try:
         import imageio.v2 as imageio
         import imageio_ffmpeg  # noqa: F401 - imageio's MP4 writer.
@@ -69,9 +69,44 @@ def _write_mp4(frames, path, fps):
         ) from e
     # Keep each frame's size: H.264 needs even sides, which every frame of a
     # pyramid has (odd ones would be scaled up by one pixel).
-    with imageio.get_writer(path, fps=fps, macro_block_size=2) as writer:
+    return imageio.get_writer(path, fps=fps, macro_block_size=2)
+
+
+def _write_mp4(frames, path, fps):
+    with _mp4_writer(path, fps) as writer:
         for frame in frames:
             writer.append_data(frame[:, :, 0] if frame.shape[2] == 1 else frame)
+
+
+class Mp4Writer:
+    """An MP4 written frame by frame (uint8 `[H, W, 1|3]`, one size), atomically:
+    to a temp file renamed into place by `close()`; `discard()` (or an error
+    inside a `with` block) leaves nothing behind."""
+
+    def __init__(self, path, fps=24):
+        self.path = pathlib.Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}.mp4")
+        self.writer = _mp4_writer(self.tmp, fps)
+
+    def append(self, frame):
+        self.writer.append_data(frame[:, :, 0] if frame.shape[2] == 1 else frame)
+
+    def close(self):
+        self.writer.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self):
+        self.writer.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
 
 
 def _write_gif(frames, path, fps):

@@ -7,7 +7,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from dnnlib.image_io import image_grid, save_video
+from dnnlib.image_io import Mp4Writer, image_grid, save_video
 
 
 def frames(count, height, width, channels=3):
@@ -49,3 +49,17 @@ def test_mp4_without_imageio_is_refused_clearly(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="MP4 needs the imageio and imageio-ffmpeg"):
         save_video(frames(2, 8, 16), tmp_path / "loop.mp4")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_mp4_written_frame_by_frame_appears_only_when_closed(tmp_path):
+    path = tmp_path / "steps.mp4"
+    with Mp4Writer(path, fps=10) as video:
+        for frame in frames(3, 8, 16):
+            video.append(frame)
+        assert not path.exists()
+    with imageio.get_reader(path) as reader:
+        assert len(list(reader.iter_data())) == 3
+    with pytest.raises(RuntimeError), Mp4Writer(tmp_path / "failed.mp4") as video:
+        video.append(frames(1, 8, 16)[0])
+        raise RuntimeError("stopped")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.mp4"]
