@@ -15,21 +15,18 @@ bounded stream, never extracted.
 
 import gzip
 import hashlib
-import os
 import pathlib
-import ssl
 import tarfile
-import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 import zlib
-from http.client import HTTPException
 
 import numpy as np
 import tensorflow as tf
 
-from dnnlib.cache import cache_root
+from dnnlib.cache import Capped as _Capped
+from dnnlib.cache import TooLarge as _TooLarge
+from dnnlib.cache import cache_root, fetch, user_file
+from dnnlib.cache import one_line as _one_line
 
 GRAPH_URL = (
     "https://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
@@ -54,29 +51,6 @@ UNVERIFIED_HINT = "pass `inception_unverified=True` if it is a custom graph"
 def default_cache_dir():
     """`$MSG_STYLEGAN_CACHE`, else `~/.cache/msg_stylegan_tf2`."""
     return cache_root()
-
-
-def _one_line(error, limit=300):
-    text = " ".join(str(error).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class _TooLarge(ValueError):
-    pass
-
-
-class _Capped:
-    """A read-only stream that fails once more than `limit` bytes came through."""
-
-    def __init__(self, stream, limit, what):
-        self.stream, self.limit, self.what, self.count = stream, limit, what, 0
-
-    def read(self, size=-1):
-        data = self.stream.read(self.limit + 1 - self.count if size < 0 else size)
-        self.count += len(data)
-        if self.count > self.limit:
-            raise _TooLarge(f"{self.what} is more than {self.limit} bytes.")
-        return data
 
 
 def read_graph_bytes(path, name=None):
@@ -166,27 +140,6 @@ def read_graph_def(path, unverified=False, hint=None):
     return graph_def
 
 
-class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if urllib.parse.urlsplit(newurl).scheme.lower() != "https":
-            fp.close()
-            raise ValueError(f"{req.full_url} redirects to {newurl}: https only.")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def _download(url, dest, timeout, ssl_context):
-    # Stream `url` into `dest`, at most MAX_ARCHIVE_BYTES.
-    https = urllib.request.HTTPSHandler(context=ssl_context)
-    opener = urllib.request.build_opener(https, _HttpsOnlyRedirects)
-    with opener.open(url, timeout=timeout) as response, open(dest, "wb") as f:
-        length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > MAX_ARCHIVE_BYTES:
-            raise _TooLarge(f"{url} is {length} bytes, more than {MAX_ARCHIVE_BYTES}.")
-        body = _Capped(response, MAX_ARCHIVE_BYTES, url)
-        while block := body.read(1 << 20):
-            f.write(block)
-
-
 def locate_inception(
     path=None, cache_dir=None, url=GRAPH_URL, timeout=None, ssl_context=None
 ):
@@ -210,44 +163,20 @@ def locate_inception(
         ValueError: one line saying what failed, what to fetch and where to put it.
     """
     if path is not None:
-        path = pathlib.Path(path).expanduser()
-        if not path.is_file():
-            raise ValueError(
-                f"`inception`: {path} does not exist (download {GRAPH_URL} "
-                "and give its path)."
-            )
-        return path
+        return user_file(path, "inception", GRAPH_URL)
     cache = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
     cached = cache / pathlib.PurePosixPath(urllib.parse.urlsplit(url).path).name
     if cached.is_file():
         return cached
     todo = f"download {url} and pass `inception=PATH`, or put it at {cached}"
-    if urllib.parse.urlsplit(url).scheme.lower() != "https":
-        raise ValueError(f"{url}: only https downloads are allowed; {todo}.")
     timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
-    context = ssl_context or ssl.create_default_context()
-    tmp = None
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{cached.name}.", suffix=".part", dir=cache)
-        os.close(fd)
-        _download(url, tmp, timeout, context)
+
+    def check(tmp):
         check_graph_sha256(url, read_graph_bytes(tmp, url), "download refused")
-        os.replace(tmp, cached)
-    except _TooLarge as e:
-        raise ValueError(f"{e} Not the FID Inception graph; {todo}.") from None
-    except ValueError as e:
-        raise ValueError(f"{e} {todo[0].upper()}{todo[1:]}.") from None
-    except (urllib.error.URLError, HTTPException, OSError) as e:
-        plain = isinstance(e, urllib.error.URLError) and not hasattr(e, "code")
-        reason = e.reason if plain else e
-        raise ValueError(
-            f"The FID Inception graph is not available ({_one_line(reason)}): {todo}."
-        ) from None
-    finally:
-        if tmp is not None:
-            pathlib.Path(tmp).unlink(missing_ok=True)
-    return cached
+
+    what = "The FID Inception graph"
+    limit = MAX_ARCHIVE_BYTES
+    return fetch(url, cached, limit, check, timeout, ssl_context, what, todo)
 
 
 def load_graph_def(path=None, cache_dir=None, unverified=False):
