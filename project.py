@@ -27,12 +27,19 @@ import numpy as np
 from absl import app, flags
 
 from dnnlib import cli
+from msg_stylegan_tf2.choices import PROJECT_BATCH, ProjectionOptions
+
+DEFAULTS = ProjectionOptions()
 
 flags.DEFINE_string("network", None, "Run directory, <run>/checkpoints/ckpt-N or .pkl.")
 flags.DEFINE_multi_string("target", None, "Image to project (repeat for several).")
 flags.DEFINE_string("outdir", "out", "Output directory.")
-flags.DEFINE_integer("num_steps", 1000, "Optimisation steps.", lower_bound=1)
-flags.DEFINE_integer("seed", 303, "Seed of the initial noise maps and w's noise.")
+flags.DEFINE_integer(
+    "num_steps", DEFAULTS.num_steps, "Optimisation steps.", lower_bound=1
+)
+flags.DEFINE_integer(
+    "seed", DEFAULTS.seed, "Seed of the initial noise maps and of w's noise."
+)
 flags.DEFINE_enum(
     "distance",
     "lpips",
@@ -50,10 +57,12 @@ flags.DEFINE_float(
     "(default 1 with --distance=pyramid, 0 with lpips).",
     lower_bound=0,
 )
-flags.DEFINE_boolean("w_plus", False, "Optimise one w per layer instead of one w.")
+flags.DEFINE_boolean(
+    "w_plus", DEFAULTS.w_plus, "Optimise one w per layer instead of one w."
+)
 flags.DEFINE_boolean("save_video", True, "Write proj.mp4 (target | projection).")
 flags.DEFINE_integer(
-    "batch", 8, "Targets optimised together (bounds memory).", lower_bound=1
+    "batch", PROJECT_BATCH, "Targets optimised together (bounds memory).", lower_bound=1
 )
 flags.DEFINE_integer(
     "class",
@@ -91,9 +100,8 @@ def make_distance():
     weight = FLAGS.pyramid_weight
     if FLAGS.distance == "pyramid":
         return PyramidDistance(1.0 if weight is None else weight)
-    from metrics.vgg16 import vgg16_file
-
     from metrics.lpips import lpips_from_files
+    from metrics.vgg16 import vgg16_file
 
     path = vgg16_file(FLAGS.vgg16)
     return LPIPSDistance(lpips_from_files(path), 0.0 if weight is None else weight)
@@ -172,7 +180,7 @@ def main(argv):
     tf = import_tensorflow()
     from dnnlib.progress import Progress
     from msg_stylegan_tf2 import figures
-    from msg_stylegan_tf2.projection import ProjectionOptions, Projector
+    from msg_stylegan_tf2.projection import Projector
     from msg_stylegan_tf2.training.snapshot import load_generator
 
     progress = None

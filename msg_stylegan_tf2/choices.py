@@ -1,5 +1,7 @@
 """Option names and defaults that command lines need before TensorFlow is imported."""
 
+import dataclasses
+
 LOSS_NAMES = (
     "logistic",
     "logistic_saturating",
@@ -18,3 +20,22 @@ AUGMENTS = ("none", "diffaug", "ada")
 # Images per forward pass of the generator in generate.py, run_metrics.py and
 # the figures (msg_stylegan_tf2/figures.py): bounds their memory.
 GENERATE_BATCH = 32
+# Targets project.py optimises together: bounds its memory.
+PROJECT_BATCH = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectionOptions:
+    """stylegan2-ada's `project()` arguments and defaults (its seed 303 too),
+    and `w_plus`: one w per layer (msg_stylegan_tf2/projection.py)."""
+
+    num_steps: int = 1000
+    w_avg_samples: int = 10000
+    initial_learning_rate: float = 0.1
+    initial_noise_factor: float = 0.05
+    lr_rampdown_length: float = 0.25
+    lr_rampup_length: float = 0.05
+    noise_ramp_length: float = 0.75
+    regularize_noise_weight: float = 1e5
+    w_plus: bool = False
+    seed: int = 303  # Of the initial noise maps and the noise added to w.

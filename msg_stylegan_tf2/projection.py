@@ -23,25 +23,10 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from msg_stylegan_tf2.choices import ProjectionOptions
 from msg_stylegan_tf2.pyramid import downsample_pyramid, float_to_uint8, uint8_to_float
 
 W_AVG_SEED = 123  # stylegan2-ada's seed of the latents for the W statistics.
-
-
-@dataclasses.dataclass(frozen=True)
-class ProjectionOptions:
-    """stylegan2-ada's `project()` arguments, and the MSG pyramid's weight."""
-
-    num_steps: int = 1000
-    w_avg_samples: int = 10000
-    initial_learning_rate: float = 0.1
-    initial_noise_factor: float = 0.05
-    lr_rampdown_length: float = 0.25
-    lr_rampup_length: float = 0.05
-    noise_ramp_length: float = 0.75
-    regularize_noise_weight: float = 1e5
-    w_plus: bool = False
-    seed: int = 0  # Of the initial noise maps and the noise added to w.
 
 
 def learning_rate(step, options):
@@ -197,11 +182,12 @@ class Projector:
     Args:
         G: the generator (its `mapping`, `synthesis` and `num_layers`).
         distance: a `PyramidDistance` or `LPIPSDistance`.
-        options: `ProjectionOptions`.
+        options: `ProjectionOptions` (default: stylegan2-ada's).
         labels: None, or one label row `[1, label_size]` (conditional G).
     """
 
-    def __init__(self, G, distance, options=ProjectionOptions(), labels=None):
+    def __init__(self, G, distance, options=None, labels=None):
+        options = options or ProjectionOptions()
         self.G, self.distance, self.options = G, distance, options
         self.w_avg, self.w_std = w_statistics(G, options.w_avg_samples, labels)
 
