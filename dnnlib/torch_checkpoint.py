@@ -21,6 +21,7 @@ import zipfile
 import numpy as np
 
 from dnnlib import safe_pickle
+from dnnlib.cache import one_line
 from dnnlib.safe_pickle import DataDict, Refused, RefusedPickleError, StandIn
 
 # torch/serialization.py's legacy header.
@@ -265,9 +266,11 @@ class _Zip:
         try:
             self.archive = zipfile.ZipFile(file)
             infos = self.archive.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as e:
+        except Exception as e:  # zipfile fails on a corrupt archive in many ways.
             raise RefusedPickleError(
-                where, f"not a readable zip archive, truncated or corrupt ({e})"
+                where,
+                f"not a readable zip archive, truncated or corrupt "
+                f"({type(e).__name__}: {one_line(e)})",
             ) from None
         names = [info.filename for info in infos]
         if len(set(names)) != len(names):
@@ -313,8 +316,12 @@ class _Zip:
                 data = _read_exactly(member.read, info.file_size, self.where, what)
                 if member.read(1):  # zipfile checks the CRC at the end.
                     raise RefusedPickleError(self.where, f"{what} is too long")
-        except (zipfile.BadZipFile, RuntimeError, OSError, EOFError) as e:
-            raise RefusedPickleError(self.where, f"{what}: {e}") from None
+        except RefusedPickleError:
+            raise
+        except Exception as e:  # As above, and encrypted or unknown versions.
+            raise RefusedPickleError(
+                self.where, f"{what}: {type(e).__name__}: {one_line(e)}"
+            ) from None
         return data
 
 
