@@ -106,6 +106,8 @@ def _tensor(storage, offset, size, stride):
     size, stride = _int_tuple(size, "size"), _int_tuple(stride, "stride")
     if len(size) != len(stride):
         raise Refused(f"a tensor of size {list(size)} has the stride {list(stride)}")
+    if math.prod(max(n, 1) for n in size) > 2**60:  # numpy's bound, even if empty.
+        raise Refused(f"a tensor of size {list(size)} is too large")
     if 0 not in size:
         last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
         if last >= storage.numel:

@@ -75,8 +75,10 @@ def test_vgg16_stand_in_has_torchvision_names(tmp_path):
     assert got["features.28.weight"].shape == (16, 16, 3, 3)
     assert got["classifier.0.weight"].shape == (32, 16 * 7 * 7)
     assert got["classifier.6.bias"].shape == (10,)
-    full = th.vgg16_arrays(th.VGG16_WIDTHS, hidden=1, classes=1)
-    assert full["features.28.weight"].shape == (512, 512, 3, 3)
+    full = th.vgg16_shapes(th.VGG16_WIDTHS, hidden=4096, classes=1000)
+    assert list(full) == names and full["classifier.0.weight"] == (4096, 25088)
+    # torchvision's documented parameter count of vgg16.
+    assert sum(np.prod(shape) for shape in full.values()) == 138_357_544
 
 
 # Hostile files.
@@ -115,6 +117,7 @@ def zip_with(tmp_path, entries, storages=None, **kwargs):
         (th.tensor(storage(), 0, (1,), (-1,)), "stride must hold ints in [0, "),
         (th.tensor(storage(), 0, (2**41,), (0,)), "size must hold ints in [0, "),
         (th.tensor(storage(), 0, (1,) * 33, (1,) * 33), "a tuple of <= 32 ints"),
+        (th.tensor(storage(), 0, (2**40, 2**40, 0), (0,) * 3), "is too large"),
         (th.tensor(storage(), 0, (2,), (1, 1)), "size [2] has the stride [1, 1]"),
         (th.tensor(storage(-4), 0, (1,), (1,)), "element count must be an int in"),
         (th.tensor(storage(2**40), 0, (1,), (1,)), "element count must be an int in"),

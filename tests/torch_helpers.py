@@ -152,32 +152,37 @@ def write_torch_legacy(path, arrays, python2=False, location="cpu"):
     return write_legacy(path, pickle_bytes, counts)
 
 
-def vgg16_arrays(widths=SMALL_WIDTHS, hidden=32, classes=10, seed=0):
-    """torchvision's `vgg16()` state dict names and torch layouts (conv OIHW,
-    linear [out, in]) with random weights (He-scaled) and biases.
+def vgg16_shapes(widths=SMALL_WIDTHS, hidden=32, classes=10):
+    """`{name: shape}` of torchvision's `vgg16()` state dict, in torch layouts
+    (conv OIHW, linear [out, in]).
 
     Args:
         widths: channels of the five conv blocks; `VGG16_WIDTHS` is the real net.
         hidden: width of classifier.0 and classifier.3 (4096 in the real net).
         classes: outputs of classifier.6 (1000 in the real net).
-        seed: for numpy's generator.
     """
-    rng = np.random.default_rng(seed)
     out, channels = {}, 3
     for width, convs in zip(widths, VGG16_CONVS, strict=True):
         for index in convs:
-            scale = np.sqrt(2.0 / (channels * 9))
-            weight = rng.normal(0.0, scale, (width, channels, 3, 3))
-            out[f"features.{index}.weight"] = weight.astype(np.float32)
-            out[f"features.{index}.bias"] = rng.normal(0, 0.01, width).astype(
-                np.float32
-            )
+            out[f"features.{index}.weight"] = (width, channels, 3, 3)
+            out[f"features.{index}.bias"] = (width,)
             channels = width
     sizes = [channels * 7 * 7, hidden, hidden, classes]
     for index, n_in, n_out in zip((0, 3, 6), sizes, sizes[1:], strict=False):
-        weight = rng.normal(0.0, np.sqrt(2.0 / n_in), (n_out, n_in))
-        out[f"classifier.{index}.weight"] = weight.astype(np.float32)
-        out[f"classifier.{index}.bias"] = rng.normal(0, 0.01, n_out).astype(np.float32)
+        out[f"classifier.{index}.weight"] = (n_out, n_in)
+        out[f"classifier.{index}.bias"] = (n_out,)
+    return out
+
+
+def vgg16_arrays(widths=SMALL_WIDTHS, hidden=32, classes=10, seed=0):
+    """`vgg16_shapes` filled with random float32 weights (He-scaled normal) and
+    small random biases, from numpy's generator seeded with `seed`."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, shape in vgg16_shapes(widths, hidden, classes).items():
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        scale = np.sqrt(2.0 / fan_in) if len(shape) > 1 else 0.01
+        out[name] = rng.normal(0.0, scale, shape).astype(np.float32)
     return out
 
 
