@@ -516,28 +516,18 @@ class _PersistentMachine(_Machine):
 
 
 def load(file, where, constructors, leaves=(), persistent_load=None, encoding="utf-8"):
-    """Loads one pickle from a stream, leaving `file` just past its STOP.
-
-    For formats with globals of their own: no numpy or record globals, only
-    `constructors`, each a function (or non-callable marker) of the caller's
-    that checks its arguments and builds only data or `StandIn`s.
+    """Loads one pickle from `file` (a stream the caller bounds), leaving it just
+    past the STOP; for formats with globals of their own (torch checkpoints).
 
     Args:
-        file: a binary stream with `read(n)` and `readline()`; a caller reading
-            a stranger's file bounds what these return.
-        where: the file's name, for messages.
-        constructors: `{(module, name): object}`: what each allowed global is.
-        leaves: `StandIn` subclasses that the result may hold as they are.
-        persistent_load: called with each persistent id (binary form only);
-            None refuses persistent ids.
-        encoding: for Python 2 strings.
+        constructors: `{(module, name): object}`, the only globals: functions of
+            the caller's that check their arguments and return data or
+            `StandIn`s (which refuse a BUILD), or non-callable markers.
+        leaves: `StandIn` subclasses the result may hold as they are.
+        persistent_load: called with each binary persistent id (it refuses by
+            raising `Refused`); None refuses persistent ids.
 
-    Returns:
-        The object, as `loads` returns it, with `leaves` where they were.
-
-    Raises:
-        RefusedPickleError: one line naming `where` and what is wrong; the
-            constructors and `persistent_load` refuse by raising `Refused`.
+    Returns and raises as `loads` does (no numpy or record globals).
     """
     assert all(issubclass(leaf, StandIn) for leaf in leaves), leaves
     if persistent_load is None:
