@@ -7,7 +7,7 @@ once its sha256 matches the pin, checked again on every use. The file is read
 with dnnlib.torch_checkpoint, which runs nothing from it.
 
 The pin: torchvision names the file by the first 8 hex digits of its sha256 and
-checks only those (`check_hash`'s prefix). The full sha256 and size below are
+checks only those (torch.hub's `check_hash`). The full sha256 and size below are
 not published by PyTorch; we pin them because many independent public projects
 that download this file pin the same full sha256, which begins with torchvision's
 "397923af" (a different file would match those 32 bits by chance once in four
