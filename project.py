@@ -50,6 +50,12 @@ flags.DEFINE_enum(
 flags.DEFINE_string(
     "vgg16", None, "torchvision's vgg16-397923af.pth (default: the cached download)."
 )
+flags.DEFINE_boolean(
+    "vgg16_unverified",
+    False,
+    "Use --vgg16 although it is not torchvision's file (other VGG16 weights with "
+    "its layer names).",
+)
 flags.DEFINE_float(
     "pyramid_weight",
     None,
@@ -103,7 +109,7 @@ def make_distance():
     from metrics.lpips import lpips_from_files
     from metrics.vgg16 import vgg16_file
 
-    path = vgg16_file(FLAGS.vgg16)
+    path = vgg16_file(FLAGS.vgg16, unverified=FLAGS.vgg16_unverified)
     return LPIPSDistance(lpips_from_files(path), 0.0 if weight is None else weight)
 
 

@@ -4,7 +4,6 @@ Computes the function of the `lpips` package's `LPIPS(net='vgg')` with its defau
 options (inputs in [-1, 1], linear heads on, one distance per image pair).
 """
 
-import hashlib
 import pathlib
 from collections.abc import Mapping, Sequence
 
@@ -25,7 +24,6 @@ MIN_SIZE = 16
 LIN_WEIGHTS_PATH = pathlib.Path(__file__).parent / "data" / "lpips_vgg_v0.1.npz"
 # torchvision publishes `vgg16-397923af.pth`: the name holds the first 8 hex digits
 # of the file's sha256, the only part of its hash that torchvision pins.
-VGG16_SHA256_PREFIX = "397923af"
 
 
 def load_lin_weights(path=LIN_WEIGHTS_PATH) -> dict[str, np.ndarray]:
@@ -268,45 +266,20 @@ def _check_pair(x, y):
         )
 
 
-def check_vgg16_file(path) -> None:
-    """Raises a one-line ValueError unless `path` is torchvision's vgg16-397923af.pth.
-
-    Only the 8-hex-digit sha256 prefix that torchvision publishes is checked.
-    """
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as file:
-            for block in iter(lambda: file.read(2**20), b""):
-                digest.update(block)
-    except OSError as error:
-        raise ValueError(
-            f"{path}: cannot read the VGG16 weights ({error.strerror or error})"
-        ) from None
-    actual = digest.hexdigest()
-    if not actual.startswith(VGG16_SHA256_PREFIX):
-        raise ValueError(
-            f"{path}: sha256 {actual[:16]}... is not torchvision's "
-            f"vgg16-{VGG16_SHA256_PREFIX}.pth; pass `unverified=True` if these are "
-            f"other VGG16 weights"
-        )
-
-
-def lpips_from_files(
-    vgg16_path, lin_path=LIN_WEIGHTS_PATH, *, unverified: bool = False
-) -> LPIPS:
+def lpips_from_files(vgg16_path, lin_path=LIN_WEIGHTS_PATH) -> LPIPS:
     """LPIPS from torchvision's VGG16 checkpoint and the shipped linear heads.
 
     Args:
         vgg16_path: torchvision's `vgg16-397923af.pth` (ImageNet weights), read
             without running code from it.
         lin_path: the linear heads' `.npz` (default: the shipped v0.1 heads).
-        unverified: skip the check of the file's sha256 prefix (other weights).
+
+    The file's provenance (its pinned sha256) is `metrics.vgg16.vgg16_file`'s
+    to check, where the path comes from.
 
     Raises:
         ValueError: on an unreadable, corrupt or unexpected file, in one line.
     """
-    if not unverified:
-        check_vgg16_file(vgg16_path)
     # Import the torch reader lazily: only this entry point reads .pth files.
     from dnnlib import torch_checkpoint
 

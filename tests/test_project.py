@@ -112,3 +112,37 @@ def test_a_bad_target_is_named_in_one_line(tame_run, tmp_path):
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"project.py: error: {bad}: not an image file")
     assert not (tmp_path / "out").exists()
+
+
+def test_lpips_offline_without_the_vgg16_file_stops_in_one_line(tame_run, tmp_path):
+    # No cached file, and every https request refused (a proxy on a closed
+    # loopback port): as offline, without touching the network.
+    run, targets, _ = tame_run
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "MSG_STYLEGAN_CACHE": str(tmp_path / "cache"),
+        "https_proxy": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "project.py",
+            f"--network={run}",
+            f"--target={targets[0]}",
+            f"--outdir={tmp_path / 'out'}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("project.py: error: vgg16-397923af.pth is not available")
+    url = "https://download.pytorch.org/models/vgg16-397923af.pth"
+    assert f"download {url} and pass --vgg16=PATH" in line
+    assert line.endswith("--distance=pyramid needs no download.")
+    assert not (tmp_path / "out").exists()

@@ -25,6 +25,7 @@ CLIS = (
     "export",
     "convert",
     "plot_stability",
+    "project",
 )
 # Flags absl adds to every program (app.run) that a README may mention.
 ABSL_FLAGS = {"help", "helpshort", "helpfull", "helpxml", "flagfile", "undefok"}
