@@ -5,7 +5,17 @@ The SavedModel loads with `tf.saved_model.load` alone, without this project:
     out = m.signatures["serving_default"](latents=z, truncation_psi=tf.constant(0.7))
     out["uint8_0032"]  # [N, 32, 32, 3] uint8; also images_0004 ... in [-1, 1]
 
-With --tflite, <out>.tflite has the same signature, for tf.lite.Interpreter:
+An MSG-StyleGAN's SavedModel also has stylegan2-ada's pieces, to work in W
+(e.g. with project.py's projected_w.npz):
+    w = m.signatures["mapping"](latents=z)["dlatents"]  # [N, num_layers, dlatent_size]
+    avg = m.signatures["dlatent_avg"]()  # dlatent_avg [dlatent_size], truncation_cutoff
+    out = m.signatures["synthesis"](dlatents=w, noise_mode=tf.constant("const"))
+noise_mode is "const" (the stored noise, as serving_default), "random" or
+"none"; synthesis does not truncate: serving_default at psi equals synthesis
+of w with its first truncation_cutoff layers set to avg + (w - avg) * psi.
+
+With --tflite, <out>.tflite has the serving_default signature (only), for
+tf.lite.Interpreter:
     runner = tf.lite.Interpreter(model_path="exported/e.tflite").get_signature_runner()
     out = runner(latents=z, truncation_psi=np.float32(0.7))
 

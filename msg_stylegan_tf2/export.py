@@ -1,6 +1,8 @@
 """SavedModel export of a generator: a serving signature from latents (and
-labels) and the truncation psi to one image per resolution; optionally its
-TFLite conversion."""
+labels) and the truncation psi to one image per resolution; for MSG-StyleGAN
+also `synthesis` (w and a noise mode to the same images), `mapping` (latents
+to w) and `dlatent_avg` (the W average and the truncation cutoff, to truncate
+w); optionally the TFLite conversion of the serving signature."""
 
 import os
 import pathlib
@@ -19,6 +21,17 @@ class GeneratorModule(tf.Module):
     `labels` float32 `[N, label_size]` to `images_<RRRR>` float32 in [-1, 1]
     (NHWC) and `uint8_<RRRR>` uint8 for every resolution R (zero-padded to 4
     digits). Noise inputs use the stored noise, so outputs are deterministic.
+
+    An MSG-StyleGAN generator (one with a W space) has three more:
+    `synthesis` maps `dlatents` float32 `[N, num_layers, dlatent_size]` and
+    `noise_mode` string scalar to the same outputs: "const" the stored noise
+    (as `serving_default`), "random" fresh noise at every call, "none" no
+    noise (stylegan2-ada's modes); w is not truncated. `mapping` maps
+    `latents` (and `labels`) to `dlatents`, untruncated. `dlatent_avg` (no
+    inputs) gives `dlatent_avg` float32 `[dlatent_size]` and
+    `truncation_cutoff` int32 scalar, the number of leading layers the
+    network truncates: `serving_default` at psi is `synthesis` of
+    `avg + (w - avg) * psi` on those layers, w elsewhere.
     """
 
     def __init__(self, G, label_size=0):
@@ -43,6 +56,75 @@ class GeneratorModule(tf.Module):
                 ),
                 input_signature=[latents, psi],
             )
+        if hasattr(G, "truncate"):
+            self._add_w_signatures(G, latents, label_size)
+
+    def _add_w_signatures(self, G, latents, label_size):
+        # synthesis, mapping and dlatent_avg of an MSG-StyleGAN generator.
+        shape = [None, G.num_layers, G.mapping.dlatent_size]
+        dlatents = tf.TensorSpec(shape, tf.float32, name="dlatents")
+        mode = tf.TensorSpec([], tf.string, name="noise_mode")
+        self.synthesis = tf.function(
+            lambda dlatents, noise_mode: _synthesis_outputs(G, dlatents, noise_mode),
+            input_signature=[dlatents, mode],
+        )
+        if label_size:
+            labels = tf.TensorSpec([None, label_size], tf.float32, name="labels")
+            self.mapping = tf.function(
+                lambda latents, labels: _mapping_outputs(G, latents, labels),
+                input_signature=[latents, labels],
+            )
+        else:
+            self.mapping = tf.function(
+                lambda latents: _mapping_outputs(G, latents, None),
+                input_signature=[latents],
+            )
+        cutoff = G.truncation_cutoff or 0
+        cutoff = max(0, min(cutoff, G.num_layers))
+        self.dlatent_avg = tf.function(
+            lambda: {
+                "dlatent_avg": tf.identity(G.dlatent_avg),
+                "truncation_cutoff": tf.constant(cutoff, tf.int32),
+            },
+            input_signature=[],
+        )
+
+    def signature_functions(self):
+        """The signatures to save, by name."""
+        names = ("synthesis", "mapping", "dlatent_avg")
+        out = {"serving_default": self.serve}
+        out.update({name: getattr(self, name) for name in names if hasattr(self, name)})
+        return out
+
+
+NOISE_MODES = ("const", "random", "none")
+
+
+def _mapping_outputs(G, latents, labels):
+    # Untruncated w, float32.
+    return {"dlatents": tf.cast(G.mapping(latents, labels), tf.float32)}
+
+
+def _synthesis_outputs(G, dlatents, noise_mode):
+    # The pyramid outputs of G.synthesis with the noise `noise_mode` names.
+    valid = tf.reduce_any(tf.equal(noise_mode, NOISE_MODES))
+    check = tf.debugging.Assert(
+        valid, ["noise_mode must be 'const', 'random' or 'none'; got", noise_mode]
+    )
+    maps = []
+    with tf.control_dependencies([check]):
+        count = tf.shape(dlatents)[:1]
+        for epilogue in G.synthesis.epilogues:
+            if epilogue.noise is None:
+                continue
+            stored = epilogue.noise.noise
+            shape = tf.concat([count, tf.shape(stored)[1:]], axis=0)
+            const = tf.broadcast_to(tf.cast(stored, tf.float32), shape)
+            random = tf.random.normal(shape)
+            noise = tf.where(tf.equal(noise_mode, "random"), random, const)
+            maps.append(tf.where(tf.equal(noise_mode, "none"), 0.0, noise))
+    images = G.synthesis(dlatents, randomize_noise=False, noise=maps or None)
+    return _outputs(images)
 
 
 def _pyramid_outputs(G, latents, truncation_psi, labels):
@@ -50,8 +132,13 @@ def _pyramid_outputs(G, latents, truncation_psi, labels):
     kwargs = {"randomize_noise": False}
     if hasattr(G, "truncate"):
         kwargs["truncation_psi"] = truncation_psi
+    return _outputs(G(latents, labels, **kwargs))
+
+
+def _outputs(images):
+    # `images_<RRRR>` float32 and `uint8_<RRRR>` for each level of a pyramid.
     out = {}
-    for level in G(latents, labels, **kwargs):
+    for level in images:
         side = level.shape[1]
         level = tf.cast(level, tf.float32)
         out[f"images_{side:04d}"] = level
@@ -67,9 +154,7 @@ def export_saved_model(G, out_dir, label_size=0):
     """
     module = GeneratorModule(G, label_size)
     with atomic_directory(out_dir) as tmp:
-        tf.saved_model.save(
-            module, str(tmp), signatures={"serving_default": module.serve}
-        )
+        tf.saved_model.save(module, str(tmp), signatures=module.signature_functions())
     return pathlib.Path(out_dir)
 
 
@@ -77,14 +162,18 @@ def export_tflite(saved_model_dir, path):
     """Converts a SavedModel of `export_saved_model` to TFLite at `path`
     (written atomically: temp file, rename); returns its size in bytes.
 
-    The `.tflite` keeps the `serving_default` signature (same input and output
-    names, any batch): `tf.lite.Interpreter(model_path=path)
-    .get_signature_runner()(latents=z, truncation_psi=np.float32(0.7))`.
+    The `.tflite` keeps the `serving_default` signature only (same input and
+    output names, any batch): `tf.lite.Interpreter(model_path=path)
+    .get_signature_runner()(latents=z, truncation_psi=np.float32(0.7))`; the
+    SavedModel's `synthesis`, `mapping` and `dlatent_avg` are not converted
+    (TF 2.21's converter keeps only `serving_default` even when asked for all).
 
     Raises:
         ValueError: the converter refused the model (its first line).
     """
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(saved_model_dir), signature_keys=["serving_default"]
+    )
     try:
         data = converter.convert()
     except (MemoryError, tf.errors.ResourceExhaustedError):

@@ -1,5 +1,6 @@
-"""SavedModel export: a fresh process without this project equals in-process G;
-the TFLite file equals the SavedModel."""
+"""SavedModel export: a fresh process without this project equals in-process G
+(serving_default, and MSG-StyleGAN's synthesis, mapping and dlatent_avg); the
+TFLite file equals the SavedModel."""
 
 import json
 import os
@@ -13,6 +14,7 @@ import tensorflow as tf
 
 from msg_stylegan_tf2.export import export_saved_model, export_tflite
 from msg_stylegan_tf2.networks import build_networks
+from msg_stylegan_tf2.pyramid import float_to_uint8
 from msg_stylegan_tf2.training.snapshot import write_network_run
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -23,15 +25,24 @@ import numpy as np
 import tensorflow as tf
 args = json.loads(sys.argv[1])
 model = tf.saved_model.load(args["path"])
-inputs = {k: tf.constant(np.asarray(v, np.float32)) for k, v in args["inputs"].items()}
-out = model.signatures["serving_default"](**inputs)
-np.savez(args["result"], **{k: v.numpy() for k, v in out.items()})
+results = {"signatures": np.array(sorted(model.signatures))}
+for i, (name, inputs) in enumerate(args["calls"]):
+    inputs = {
+        k: tf.constant(v if isinstance(v, str) else np.asarray(v, np.float32))
+        for k, v in inputs.items()
+    }
+    out = model.signatures[name](**inputs)
+    results.update({f"{i}/{k}": v.numpy() for k, v in out.items()})
+np.savez(args["result"], **results)
 """
 
 
-def run_isolated(path, inputs, result):
+def run_isolated(path, calls, result):
+    """Runs `calls`, a list of (signature, {input: value}), in a process that
+    cannot import this project; returns {"<i>/<output>": array} of call i and
+    "signatures", the names of the SavedModel's signatures."""
     # -I: no script directory, no PYTHONPATH: this project cannot be imported.
-    args = json.dumps({"path": str(path), "inputs": inputs, "result": str(result)})
+    args = json.dumps({"path": str(path), "calls": calls, "result": str(result)})
     subprocess.run(
         [sys.executable, "-I", "-c", LOAD_AND_RUN, args],
         check=True,
@@ -39,7 +50,8 @@ def run_isolated(path, inputs, result):
         capture_output=True,
         timeout=300,
     )
-    return np.load(result)
+    with np.load(result) as saved:
+        return {key: saved[key] for key in saved.files}
 
 
 @pytest.mark.parametrize(
@@ -62,20 +74,98 @@ def test_saved_model_round_trip_in_a_fresh_process(tmp_path, preset, label_size)
     if label_size:
         labels = np.eye(label_size, dtype=np.float32)[[0, 2, 1]]
         inputs["labels"] = labels.tolist()
-    out = run_isolated(path, inputs, tmp_path / "out.npz")
+    out = run_isolated(path, [("serving_default", inputs)], tmp_path / "out.npz")
     psi = {"truncation_psi": 0.5} if preset == "tiny" else {}
     expected = G(latents, labels, randomize_noise=False, **psi)
-    assert sorted(out.files) == sorted(
+    # MSG-ProGAN has no W: no synthesis, mapping or dlatent_avg.
+    w_signatures = ["dlatent_avg", "mapping", "synthesis"] if psi else []
+    assert list(out.pop("signatures")) == sorted(["serving_default", *w_signatures])
+    assert sorted(out) == sorted(
         [
-            f"{kind}_{4 * 2**i:04d}"
+            f"0/{kind}_{4 * 2**i:04d}"
             for i in range(len(expected))
             for kind in ("images", "uint8")
         ]
     )
     for level in expected:
         side = level.shape[1]
-        np.testing.assert_allclose(out[f"images_{side:04d}"], level, atol=1e-5)
-        assert out[f"uint8_{side:04d}"].dtype == np.uint8
+        np.testing.assert_allclose(out[f"0/images_{side:04d}"], level, atol=1e-5)
+        assert out[f"0/uint8_{side:04d}"].dtype == np.uint8
+
+
+def test_w_signatures_in_a_fresh_process(tmp_path):
+    # Truncation on the first 2 of 6 layers, so that the cutoff shows.
+    G, _ = build_networks("tiny", label_size=3, truncation_cutoff=2)
+    G.dlatent_avg.assign(tf.random.normal(G.dlatent_avg.shape, seed=3))
+    for epilogue in G.synthesis.epilogues:
+        epilogue.noise.weight.assign(tf.ones_like(epilogue.noise.weight))
+    path = export_saved_model(G, tmp_path / "model", 3)
+    rng = np.random.RandomState(2)
+    latents = rng.randn(3, G.latent_size).astype(np.float32)
+    labels = np.eye(3, dtype=np.float32)[[1, 0, 2]]
+    w = rng.randn(3, G.num_layers, 16).astype(np.float32)
+    synthesis = [
+        ("synthesis", {"dlatents": w.tolist(), "noise_mode": mode})
+        for mode in ("const", "random", "random", "none")
+    ]
+    calls = [
+        *synthesis,
+        ("dlatent_avg", {}),
+        ("mapping", {"latents": latents.tolist(), "labels": labels.tolist()}),
+        (
+            "serving_default",
+            {
+                "latents": latents.tolist(),
+                "labels": labels.tolist(),
+                "truncation_psi": 0.5,
+            },
+        ),
+    ]
+    out = run_isolated(path, calls, tmp_path / "out.npz")
+    assert list(out["signatures"]) == [
+        "dlatent_avg",
+        "mapping",
+        "serving_default",
+        "synthesis",
+    ]
+    # const: the stored noise, as Gs.synthesis (measured on CPU: bit-equal; the
+    # tolerance leaves room for other kernels).
+    const = G.synthesis(w, randomize_noise=False)
+    for level in const:
+        side = level.shape[1]
+        np.testing.assert_allclose(out[f"0/images_{side:04d}"], level, atol=1e-5)
+        uint8 = float_to_uint8(level).numpy()
+        difference = out[f"0/uint8_{side:04d}"].astype(int) - uint8
+        assert np.abs(difference).max() <= 1
+    # random: fresh noise at every call; none: zero noise.
+    top = "images_0016"
+    for i in (1, 2):
+        assert np.abs(out[f"{i}/{top}"] - out[f"0/{top}"]).mean() > 0.05
+    assert np.abs(out[f"1/{top}"] - out[f"2/{top}"]).mean() > 0.05
+    zeros = [np.zeros(shape, np.float32) for shape in G.synthesis.noise_shapes]
+    none = G.synthesis(w, randomize_noise=False, noise=zeros)[-1]
+    np.testing.assert_allclose(out[f"3/{top}"], none, atol=1e-5)
+    # dlatent_avg and mapping: G's own.
+    np.testing.assert_array_equal(out["4/dlatent_avg"], G.dlatent_avg.numpy())
+    assert out["4/truncation_cutoff"] == 2
+    mapped = G.mapping(latents, labels).numpy()
+    np.testing.assert_allclose(out["5/dlatents"], mapped, atol=1e-6)
+    # The documented recipe: serving_default at psi is synthesis of w
+    # truncated on the first truncation_cutoff layers.
+    avg, cutoff = out["4/dlatent_avg"], int(out["4/truncation_cutoff"])
+    truncated = out["5/dlatents"].copy()
+    truncated[:, :cutoff] = avg + (truncated[:, :cutoff] - avg) * 0.5
+    expected = G.synthesis(truncated, randomize_noise=False)[-1]
+    np.testing.assert_allclose(out[f"6/{top}"], expected, atol=1e-5)
+
+
+def test_a_bad_noise_mode_is_refused(tmp_path):
+    G, _ = build_networks("tiny")
+    path = export_saved_model(G, tmp_path / "model")
+    synthesis = tf.saved_model.load(str(path)).signatures["synthesis"]
+    w = tf.zeros([1, G.num_layers, 16])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="noise_mode must be"):
+        synthesis(dlatents=w, noise_mode=tf.constant("constant"))
 
 
 def test_export_refuses_an_existing_directory(tmp_path):
@@ -145,6 +235,8 @@ def test_tflite_runs_and_equals_the_saved_model(tmp_path, label_size):
     if label_size:
         inputs["labels"] = np.eye(label_size, dtype=np.float32)[[2, 0, 1]]
     interpreter = tf.lite.Interpreter(model_path=str(tmp_path / "model.tflite"))
+    # Only serving_default is converted (not synthesis, mapping, dlatent_avg).
+    assert list(interpreter.get_signature_list()) == ["serving_default"]
     lite = interpreter.get_signature_runner("serving_default")(**inputs)
     serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
     saved = serve(**{k: tf.constant(v) for k, v in inputs.items()})
