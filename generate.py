@@ -10,6 +10,10 @@ Examples:
     python generate.py --network=RUN --kind=truncation --seeds=0-4 --psis=1,0.7,0.5,0
     python generate.py --network=COND_RUN --kind=seeds --seeds=0-7 --class=3
     python generate.py --network=COND_RUN --kind=interp --seeds=0,1 --labels=rows.npy
+    python generate.py --network=RUN --projected_w=out/projected_w.npz
+    python generate.py --network=RUN --kind=interp --projected_w=a/proj.npz,b/proj.npz
+    python generate.py --network=RUN --kind=mixing --projected_w=a/projected_w.npz \
+        --cols_w=b/projected_w.npz --mix=0-3
 
 The generator runs on at most --batch images at a time, so memory is one
 batch's plus the output's: --kind=seeds writes each batch's PNGs as it goes,
@@ -29,6 +33,24 @@ network, --class and --labels are refused in one line instead of ignored: they
 would change nothing, so the --network is most likely not the intended one.
 (That refusal is this script's choice: NVIDIA's StyleGAN2-ADA generate.py
 only warns on --class for an unconditional network, and has no --labels.)
+
+--projected_w=FILE[,FILE...] makes every kind from given w instead of seeds:
+project.py's projected_w.npz (w and its optimised noise maps) or
+stylegan2-ada's (w alone; the stored noise is then used). --seeds is then not
+used (giving both is refused), nor --class/--labels (a w holds its label),
+except for --cols seeds of a conditional network's --kind=mixing.
+--kind=seeds writes proj00.png, proj01.png, ... (projNN_MM.png for each w of
+a file holding several), one per file in the order given, and prints which
+file gave which; each equals project.py's proj.png bit for bit when the
+batch is the same (else float rounding may move a few pixels by one level).
+--kind=interp is linear in W through the files' w, with the stored noise;
+--kind=mixing takes its rows from them and its columns from --cols seeds or
+from --cols_w files, the --mix layers' styles and noise maps from the
+columns; sheet and truncation show each w. These files are named proj_*.
+--truncation_psi moves w towards the W average on the network's
+truncation_cutoff layers, as the network's own truncation does. Every file is
+checked before its arrays are read (keys, float dtype, shapes against the
+network, finite values, at most 1024 w) and refused in one line naming it.
 """
 
 import itertools
@@ -45,8 +67,24 @@ flags.DEFINE_string(
     "network", None, "Run directory, <run>/checkpoints/ckpt-N, SavedModel or .pkl."
 )
 flags.DEFINE_enum("kind", "seeds", list(KINDS), "Which figure.")
-flags.DEFINE_string("seeds", "0-7", "Seeds: '0-7' or '1,5,9' (rows for mixing).")
+flags.DEFINE_string(
+    "seeds",
+    "0-7",
+    "Seeds: '0-7' or '1,5,9' (rows for mixing); not used with --projected_w.",
+)
+flags.DEFINE_list(
+    "projected_w",
+    None,
+    "projected_w.npz files (project.py's or stylegan2-ada's), comma-separated: "
+    "images from their w instead of from --seeds; no --class/--labels (w holds "
+    "the label).",
+)
 flags.DEFINE_string("cols", "10-14", "Column seeds for --kind=mixing.")
+flags.DEFINE_list(
+    "cols_w",
+    None,
+    "--kind=mixing: projected_w.npz files for the columns instead of --cols.",
+)
 flags.DEFINE_string("mix", "0-3", "Synthesis layers taken from the column seeds.")
 flags.DEFINE_list("psis", ["1", "0.85", "0.7", "0.5", "0.3", "0"], "Truncation psis.")
 flags.DEFINE_float("truncation_psi", None, "Truncation (default: none).")
@@ -72,7 +110,8 @@ flags.DEFINE_string(
     "labels",
     None,
     "Conditional networks: .npy of label rows [1 or len(seeds), label_size] "
-    "(one-hot or float; --kind=mixing: rows for --seeds, then for --cols).",
+    "(one-hot or float; --kind=mixing: rows for --seeds, then for --cols; for "
+    "--cols only with --projected_w).",
 )
 FLAGS = flags.FLAGS
 
@@ -116,17 +155,35 @@ def read_label_rows(path):
     return rows
 
 
-def labels_for(size, class_index, label_rows, count):
-    """The labels to pass to G, or ValueError naming the flag to fix."""
+def labelled_seeds(seeds, cols):
+    """The seeds that need label rows: (rows, columns), each [] where w files
+    give that side's images instead."""
+    rows = [] if FLAGS.projected_w else seeds
+    columns = cols if FLAGS.kind == "mixing" and not FLAGS.cols_w else []
+    return rows, columns
+
+
+def labels_for(size, class_index, label_rows, rows, columns):
+    """The labels to pass to G for the seeds `rows` and `columns`, or
+    ValueError naming the flag to fix."""
     from msg_stylegan_tf2 import figures
 
     network = f"--network={FLAGS.network}"
-    if size == 0 and (class_index is not None or label_rows is not None):
-        flag = "--class" if class_index is not None else "--labels"
+    flag = "--class" if class_index is not None else "--labels"
+    given = class_index is not None or label_rows is not None
+    if size == 0 and given:
         raise ValueError(
             f"{flag}: {network} is unconditional (label_size 0); drop {flag}."
         )
-    if size and class_index is None and label_rows is None:
+    count = len(rows) + len(columns)
+    if not count:
+        if given:
+            raise ValueError(
+                f"{flag}: every image comes from a w file (--projected_w, "
+                f"--cols_w), and a w holds its label; drop {flag}."
+            )
+        return None
+    if size and not given:
         raise ValueError(
             f"{network} is conditional (label_size {size}): pass --class=N "
             f"(0-{size - 1}) or --labels=FILE."
@@ -139,19 +196,53 @@ def labels_for(size, class_index, label_rows, count):
     try:
         return figures.check_labels(label_rows, size, count)
     except ValueError as e:
-        rows = " (--kind=mixing: rows for --seeds, then --cols)"
-        rows = rows if FLAGS.kind == "mixing" else ""
-        raise ValueError(f"--labels={FLAGS.labels}: {e}{rows}") from None
+        parts = [f for f, side in (("--seeds", rows), ("--cols", columns)) if side]
+        hint = f" (--kind=mixing: rows for {', then '.join(parts)})"
+        hint = hint if FLAGS.kind == "mixing" else ""
+        raise ValueError(f"--labels={FLAGS.labels}: {e}{hint}") from None
 
 
-def images_to_generate(seeds, cols, psis):
+def check_w_flags():
+    """ValueError for what --projected_w and --cols_w exclude, and for files
+    that do not exist (before TensorFlow loads)."""
+    if FLAGS.projected_w and FLAGS["seeds"].present:
+        raise ValueError(
+            "--seeds and --projected_w exclude each other: with --projected_w "
+            "the images come from its files; drop --seeds."
+        )
+    if FLAGS.cols_w and FLAGS.kind != "mixing":
+        raise ValueError("--cols_w is for --kind=mixing (its columns) only.")
+    if FLAGS.cols_w and FLAGS["cols"].present:
+        raise ValueError("--cols and --cols_w exclude each other; pass one.")
+    for flag in ("projected_w", "cols_w"):
+        for path in FLAGS[flag].value or ():
+            if not pathlib.Path(path).is_file():
+                raise ValueError(
+                    f"--{flag}: {path} is not a file (a projected_w.npz of project.py)."
+                )
+
+
+def load_w_files(G, flag):
+    """The `Dlatents` of each file of --projected_w or --cols_w (`flag`)."""
+    from msg_stylegan_tf2.dlatents import load_dlatents
+
+    loaded = []
+    for path in FLAGS[flag].value or ():
+        try:
+            loaded.append(load_dlatents(path, G))
+        except ValueError as e:
+            raise ValueError(f"--{flag}: {e}") from None
+    return loaded
+
+
+def images_to_generate(rows, cols, psis):
     """How many images the generator makes for FLAGS.kind (for the progress)."""
     return {
-        "seeds": seeds,
-        "sheet": seeds,
-        "interp": seeds * FLAGS.steps,
-        "mixing": seeds + cols + seeds * cols,
-        "truncation": seeds * psis,
+        "seeds": rows,
+        "sheet": rows,
+        "interp": rows * FLAGS.steps,
+        "mixing": rows + cols + rows * cols,
+        "truncation": rows * psis,
     }[FLAGS.kind]
 
 
@@ -161,19 +252,25 @@ def end_progress(progress):
         progress.close()
 
 
+def save_grid(batches, path):
+    """One square-ish grid of the images of `batches` (uint8 `[n, R, R, C]`)."""
+    from dnnlib.image_io import image_grid, save_png
+
+    images = np.concatenate(list(batches))
+    save_png(image_grid(images, int(len(images) ** 0.5 + 0.999)), path)
+
+
 def write_figure(G, seeds, cols, mix, psis, labels, outdir, progress):
     """Writes FLAGS.kind to `outdir`, the generator running FLAGS.batch images
     at a time; `progress(n)` after each forward pass."""
-    from dnnlib.image_io import image_grid, save_png, save_video
+    from dnnlib.image_io import save_png, save_video
     from msg_stylegan_tf2 import figures
 
     psi, batch = FLAGS.truncation_psi, FLAGS.batch
     if FLAGS.kind == "seeds":
         batches = figures.iter_samples(G, seeds, psi, labels, batch, progress)
         if FLAGS.grid:
-            columns = int(len(seeds) ** 0.5 + 0.999)
-            grid = image_grid(np.concatenate(list(batches)), columns)
-            save_png(grid, outdir / "seeds.png")
+            save_grid(batches, outdir / "seeds.png")
         else:
             # One PNG per seed, written batch by batch.
             images = itertools.chain.from_iterable(batches)
@@ -195,6 +292,83 @@ def write_figure(G, seeds, cols, mix, psis, labels, outdir, progress):
         save_png(grid, outdir / "truncation.png")
 
 
+def png_names(files):
+    """proj00.png, proj01.png, ... one per file; projNN_MM.png for each w of
+    a file holding several."""
+    names = []
+    for i, dlatents in enumerate(files):
+        if len(dlatents) == 1:
+            names.append(f"proj{i:02d}.png")
+        else:
+            names += [f"proj{i:02d}_{j:02d}.png" for j in range(len(dlatents))]
+    return names
+
+
+def mixing_sides(G, row_files, col_files, seeds, cols, labels):
+    """The rows and columns of --kind=mixing as `Dlatents`: the w files', or
+    the seeds' mapped with their label rows (rows' first)."""
+    from msg_stylegan_tf2 import figures
+    from msg_stylegan_tf2.dlatents import Dlatents
+
+    sides, start = [], 0
+    for files, side_seeds in ((row_files, seeds), (col_files, cols)):
+        if files:
+            sides.append(Dlatents.concat(files))
+            continue
+        rows = None
+        if labels is not None:
+            rows = np.broadcast_to(labels, (start + len(side_seeds), labels.shape[1]))
+            rows = rows[start:]
+        start += len(side_seeds)
+        sides.append(figures.seed_dlatents(G, side_seeds, rows, FLAGS.batch))
+    return sides
+
+
+def write_w_figure(G, files, seeds, cols, mix, psis, labels, outdir, progress):
+    """Writes FLAGS.kind from the w of `files`, the `Dlatents` of the
+    --projected_w and the --cols_w files; returns the lines naming the PNG
+    each file gave (--kind=seeds)."""
+    from dnnlib.image_io import save_png, save_video
+    from msg_stylegan_tf2 import figures
+    from msg_stylegan_tf2.dlatents import Dlatents
+
+    psi, batch = FLAGS.truncation_psi, FLAGS.batch
+    row_files, col_files = files
+    if FLAGS.kind == "mixing":
+        rows, columns = mixing_sides(G, row_files, col_files, seeds, cols, labels)
+        grid = figures.w_style_mixing(G, rows, columns, mix, psi, batch, progress)
+        save_png(grid, outdir / "proj_style_mixing.png")
+        return []
+    dlatents = Dlatents.concat(row_files)
+    if FLAGS.kind == "seeds":
+        batches = figures.iter_w_samples(G, dlatents, psi, batch, progress)
+        if FLAGS.grid:
+            save_grid(batches, outdir / "proj_grid.png")
+            return []
+        names = png_names(row_files)
+        images = itertools.chain.from_iterable(batches)
+        for name, image in zip(names, images, strict=True):
+            save_png(image, outdir / name)
+        sources = [
+            p
+            for p, d in zip(FLAGS.projected_w, row_files, strict=True)
+            for _ in range(len(d))
+        ]
+        return [f"{outdir / n}: {p}" for n, p in zip(names, sources, strict=True)]
+    if FLAGS.kind == "sheet":
+        sheet = figures.w_multiscale_sheet(G, dlatents, psi, batch, progress)
+        save_png(sheet, outdir / "proj_multiscale.png")
+    elif FLAGS.kind == "interp":
+        frames = figures.iter_w_interpolation_frames(
+            G, dlatents, FLAGS.steps, psi, batch, progress
+        )
+        save_video(frames, outdir / f"proj_interpolation.{FLAGS.format}")
+    else:
+        grid = figures.w_truncation_sweep(G, dlatents, psis, batch, progress)
+        save_png(grid, outdir / "proj_truncation.png")
+    return []
+
+
 def main(argv):
     if len(argv) > 1:
         return fail(f"unexpected arguments {argv[1:]}; options are flags (--help).")
@@ -209,6 +383,7 @@ def main(argv):
         if class_index is not None and FLAGS.labels:
             raise ValueError("--class and --labels exclude each other; pass one.")
         label_rows = read_label_rows(FLAGS.labels) if FLAGS.labels else None
+        check_w_flags()
     except ValueError as e:
         return fail(str(e))
     from dnnlib.quiet_tf import import_tensorflow
@@ -219,19 +394,34 @@ def main(argv):
     from msg_stylegan_tf2.export import SavedModelGenerator
     from msg_stylegan_tf2.training.snapshot import load_generator
 
-    progress = None
+    progress, lines = None, []
     try:
         if (pathlib.Path(FLAGS.network) / "saved_model.pb").is_file():
             G, checkpoint = SavedModelGenerator(FLAGS.network), FLAGS.network
         else:
             G, _, checkpoint = load_generator(FLAGS.network)
-        count = len(seeds) + (len(cols) if FLAGS.kind == "mixing" else 0)
-        labels = labels_for(figures.label_size(G), class_index, label_rows, count)
+        row_files, col_files = load_w_files(G, "projected_w"), load_w_files(G, "cols_w")
+        rows, columns = labelled_seeds(seeds, cols)
+        size = figures.label_size(G)
+        labels = labels_for(size, class_index, label_rows, rows, columns)
+        if FLAGS.kind == "mixing" and hasattr(G, "num_layers"):
+            try:
+                figures.check_mix_layers(G, mix)
+            except ValueError as e:
+                raise ValueError(f"--mix={FLAGS.mix}: {e}") from None
         outdir = pathlib.Path(FLAGS.outdir)
         outdir.mkdir(parents=True, exist_ok=True)
-        total = images_to_generate(len(seeds), len(cols), len(psis))
+        row_count = sum(map(len, row_files)) if row_files else len(seeds)
+        col_count = sum(map(len, col_files)) if col_files else len(cols)
+        total = images_to_generate(row_count, col_count, len(psis))
         progress = Progress(f"Generating {FLAGS.kind}", total=total)
-        write_figure(G, seeds, cols, mix, psis, labels, outdir, progress.update)
+        if row_files or col_files:
+            files = (row_files, col_files)
+            lines = write_w_figure(
+                G, files, seeds, cols, mix, psis, labels, outdir, progress.update
+            )
+        else:
+            write_figure(G, seeds, cols, mix, psis, labels, outdir, progress.update)
         progress.close()
     except (tf.errors.ResourceExhaustedError, MemoryError):
         end_progress(progress)
@@ -239,6 +429,8 @@ def main(argv):
     except (ValueError, OSError) as e:
         end_progress(progress)
         return fail(str(e))
+    for line in lines:
+        print(line)
     print(f"Wrote {FLAGS.kind} to {outdir}/ from {checkpoint}.")
     return 0
 

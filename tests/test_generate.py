@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import imageio.v2 as imageio
+import keras
 import numpy as np
 import PIL.Image
 import pytest
@@ -19,17 +20,21 @@ from msg_stylegan_tf2.training.snapshot import write_network_run
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def generate(*args):
-    # TensorFlow's own log lines off: these tests read generate.py's.
+def run_script(script, *args):
+    # TensorFlow's own log lines off: these tests read the script's.
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(
-        [sys.executable, "generate.py", *map(str, args)],
+        [sys.executable, script, *map(str, args)],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def generate(*args):
+    return run_script("generate.py", *args)
 
 
 def assert_one_line_error(result, *fragments):
@@ -215,3 +220,162 @@ def test_label_flags_are_checked_before_tensorflow(tmp_path):
     (tmp_path / "bad.npy").write_text("not numpy")
     bad = generate("--network=x", f"--labels={tmp_path / 'bad.npy'}")
     assert_one_line_error(bad, "bad.npy", "cannot read a .npy array")
+
+
+# --projected_w: images from project.py's and stylegan2-ada's w files.
+@pytest.fixture(scope="module")
+def projected(tmp_path_factory):
+    """A tiny run whose images stay in [-1, 1] (ToRGB x 0.3) and whose noise
+    counts (weights 1), and project.py's folders for two of its images."""
+    from msg_stylegan_tf2.projection import synthesize
+
+    keras.utils.set_random_seed(2)  # Module-scoped: made before the per-test seed.
+    G, D = build_networks("tiny")
+    for torgb in G.synthesis.torgbs:
+        for weight in torgb.weights:
+            weight.assign(weight * 0.3)
+    for epilogue in G.synthesis.epilogues:
+        epilogue.noise.weight.assign(tf.ones_like(epilogue.noise.weight))
+    folder = tmp_path_factory.mktemp("projected")
+    run = write_network_run(G, D, G, folder / "run")
+    w = G.mapping(np.random.RandomState(3).randn(2, G.latent_size).astype(np.float32))
+    targets = []
+    for i, image in enumerate(synthesize(G, w.numpy())):
+        targets.append(folder / f"target{i}.png")
+        PIL.Image.fromarray(image).save(targets[-1])
+    out = folder / "proj"
+    result = run_script(
+        "project.py",
+        f"--network={run}",
+        f"--outdir={out}",
+        "--distance=pyramid",
+        "--num_steps=20",
+        "--nosave_video",
+        "--batch=1",  # Each target alone, as generate.py --batch=1 below.
+        *(f"--target={t}" for t in targets),
+    )
+    assert result.returncode == 0, result.stderr
+    return G, run, [out / f"target{i}" for i in range(2)]
+
+
+def test_projected_w_gives_project_pys_proj_png_bit_for_bit(projected, tmp_path):
+    G, run, folders = projected
+    files = [folder / "projected_w.npz" for folder in folders]
+    out = tmp_path / "out"
+    result = generate(
+        f"--network={run}",
+        f"--projected_w={files[0]},{files[1]}",
+        "--batch=1",
+        f"--outdir={out}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["proj00.png", "proj01.png"]
+    for i, (file, folder) in enumerate(zip(files, folders, strict=True)):
+        assert f"{out / f'proj{i:02d}.png'}: {file}" in result.stdout.splitlines()
+        image = read_png(out / f"proj{i:02d}.png")
+        np.testing.assert_array_equal(image, read_png(folder / "proj.png"))
+        # The file's noise maps made it: the stored noise gives another image.
+        with np.load(file) as saved:
+            stored = G.synthesis(saved["w"], randomize_noise=False)[-1]
+        assert np.abs(image - figures.to_uint8(stored)[0].astype(float)).mean() > 5
+
+
+def test_projected_w_interpolation_and_mixing(projected, tmp_path):
+    G, run, folders = projected
+    files = [folder / "projected_w.npz" for folder in folders]
+    out = tmp_path / "out"
+    interp = generate(
+        f"--network={run}",
+        "--kind=interp",
+        f"--projected_w={files[0]},{files[1]}",
+        "--steps=3",
+        f"--outdir={out}",
+    )
+    assert interp.returncode == 0, interp.stderr
+    with PIL.Image.open(out / "proj_interpolation.gif") as gif:
+        assert gif.n_frames == 2 * 3 and gif.size == (3 * 16, 16)
+    # Two projected photos mixed: every layer's style and noise from the
+    # column gives the column's image; the sources are the projections.
+    mixing = generate(
+        f"--network={run}",
+        "--kind=mixing",
+        f"--projected_w={files[0]}",
+        f"--cols_w={files[1]}",
+        "--mix=0-5",
+        f"--outdir={out}",
+    )
+    assert mixing.returncode == 0, mixing.stderr
+    grid = read_png(out / "proj_style_mixing.png")
+    assert grid.shape == (32, 32, 3)
+    assert_close(grid[16:, :16], read_png(folders[0] / "proj.png"))
+    assert_close(grid[:16, 16:], read_png(folders[1] / "proj.png"))
+    assert_close(grid[16:, 16:], grid[:16, 16:])
+
+
+def test_stylegan2_ada_w_file_uses_the_stored_noise(noisy_run, tmp_path):
+    G, run = noisy_run
+    latents = figures.latents_for_seeds([4], G.latent_size)
+    ada = tmp_path / "ada.npz"
+    np.savez(ada, w=G.mapping(latents).numpy())  # stylegan2-ada's: w alone.
+    out = tmp_path / "out"
+    result = generate(
+        f"--network={run}",
+        "--kind=truncation",
+        "--psis=1,0.5",
+        f"--projected_w={ada}",
+        f"--outdir={out}",
+    )
+    assert result.returncode == 0, result.stderr
+    sweep = read_png(out / "proj_truncation.png")
+    for column, psi in enumerate((1.0, 0.5)):
+        expected = G(latents, truncation_psi=psi, randomize_noise=False)[-1]
+        cell = sweep[:, 16 * column : 16 * (column + 1)]
+        assert_close(cell, figures.to_uint8(expected)[0])
+
+
+def test_conditional_mixing_of_a_w_with_labelled_seed_columns(
+    conditional_run, tmp_path
+):
+    G, run = conditional_run
+    w = G.mapping(figures.latents_for_seeds([7], 16), np.eye(3, dtype=np.float32)[:1])
+    rows = tmp_path / "w.npz"
+    np.savez(rows, w=w.numpy())
+    args = [f"--network={run}", f"--projected_w={rows}", f"--outdir={tmp_path / 'o'}"]
+    result = generate(*args, "--kind=mixing", "--cols=0,1", "--class=2", "--mix=0")
+    assert result.returncode == 0, result.stderr
+    grid = read_png(tmp_path / "o" / "proj_style_mixing.png")
+    assert grid.shape == (32, 48, 3)
+    columns = direct(G, [0, 1], 2)  # The columns get --class.
+    assert_close(grid[:16, 16:32], columns[0])
+    assert_close(grid[:16, 32:], columns[1])
+    # Images from w alone need no label: --class is refused there.
+    refused = generate(*args, "--class=2")
+    assert_one_line_error(refused, "--class: every image comes from a w file")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--projected_w=a.npz", "--seeds=0-3"], "--seeds and --projected_w exclude"),
+        (["--cols_w=a.npz"], "--cols_w is for --kind=mixing"),
+        (
+            ["--kind=mixing", "--cols_w=a.npz", "--cols=1,2"],
+            "--cols and --cols_w exclude each other",
+        ),
+        (["--projected_w=missing.npz"], "--projected_w: missing.npz is not a file"),
+    ],
+)
+def test_w_flags_are_checked_before_tensorflow(args, message):
+    assert_one_line_error(generate("--network=x", *args), message)
+
+
+def test_a_w_file_of_another_network_fails_in_one_line(noisy_run, tmp_path):
+    _, run = noisy_run
+    other = tmp_path / "other.npz"
+    np.savez(other, w=np.zeros([1, 18, 512], np.float32))
+    result = generate(f"--network={run}", f"--projected_w={other}")
+    assert_one_line_error(
+        result, f"--projected_w: {other}: w has shape [1, 18, 512]", "another network"
+    )
+    mix = generate(f"--network={run}", "--kind=mixing", "--mix=4-7", "--seeds=0")
+    assert_one_line_error(mix, "--mix=4-7: style layers must be within 0-5")
