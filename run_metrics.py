@@ -1,5 +1,6 @@
-"""Evaluate a trained generator: FID, KID, IS (canonical Inception graph), and
-ProGAN's SWD and MS-SSIM (no download needed).
+"""Evaluate a trained generator: FID, KID, IS (canonical Inception graph),
+precision/recall and PPL (torchvision's VGG16), and ProGAN's SWD and MS-SSIM
+(no download needed).
 
 Results are printed and appended to `<run>/metric-<name>.jsonl`.
 
@@ -9,10 +10,14 @@ Examples:
         --metrics=swd16k,msssim10k --num_images=2048
     python run_metrics.py --network=results/00000-demo_32-emoji64 \\
         --metrics=fid10k,kid10k,is10k --inception=~/inception-2015-12-05.tgz
+    python run_metrics.py --network=results/00000-demo_32-emoji64 \\
+        --metrics=fid50k_full,pr50k3,ppl_wend50k --vgg16=~/vgg16-397923af.pth
 
 The Inception graph (downloaded over https, or given with --inception as the
 .tgz or its classify_image_graph_def.pb) must have the pinned sha256;
---inception_unverified skips that check for a custom graph.
+--inception_unverified skips that check for a custom graph. pr<N>k3 and ppl
+need torchvision's vgg16-397923af.pth (downloaded over https, or --vgg16),
+pinned the same way (--vgg16_unverified for other weights).
 """
 
 import os
@@ -23,10 +28,13 @@ from dnnlib import cli
 from msg_stylegan_tf2.choices import GENERATE_BATCH
 
 flags.DEFINE_string(
-    "network", None, "Run directory, <run>/checkpoints/ckpt-N or official .pkl."
+    "network", None, "Run directory, <run>/checkpoints/ckpt-N, SavedModel or .pkl."
 )
 flags.DEFINE_list(
-    "metrics", ["swd16k", "msssim10k"], "fid<N>k, kid<N>k, is<N>k, swd<N>k, msssim<N>k."
+    "metrics",
+    ["swd16k", "msssim10k"],
+    "fid<N>k, fid<N>k_full, kid<N>k, is<N>k, pr<N>k3, ppl_{z,w}{full,end}<N>k, "
+    "swd<N>k, msssim<N>k.",
 )
 flags.DEFINE_string(
     "dataset", None, "TFRecord directory of the reals (default: the run's)."
@@ -52,6 +60,23 @@ flags.DEFINE_boolean(
     "Skip the sha256 check of --inception: a custom graph with the same tensor "
     "names, whose FID/KID/IS are not comparable with published numbers.",
 )
+flags.DEFINE_string(
+    "vgg16",
+    None,
+    "torchvision's vgg16-397923af.pth for pr and ppl (default: cache/download).",
+)
+flags.DEFINE_boolean(
+    "vgg16_unverified",
+    False,
+    "Skip the sha256 check of --vgg16: other VGG16 weights with torchvision's "
+    "names, whose pr and ppl are not comparable with published numbers.",
+)
+flags.DEFINE_boolean(
+    "ppl_crop",
+    False,
+    "ppl on NVIDIA's face crop (rows 3/8-7/8, columns 1/4-3/4), as its ppl_zfull "
+    "etc. on FFHQ; the result is then named ppl_crop.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -73,6 +98,16 @@ def main(argv):
         return fail(
             f"--inception: {FLAGS.inception} is not a file (give the path of "
             "inception-2015-12-05.tgz or of its classify_image_graph_def.pb)."
+        )
+    if FLAGS.vgg16_unverified and not FLAGS.vgg16:
+        return fail(
+            "--vgg16_unverified needs --vgg16=PATH: the downloaded and cached "
+            "weights are always checked."
+        )
+    if FLAGS.vgg16 and not os.path.isfile(os.path.expanduser(FLAGS.vgg16)):
+        return fail(
+            f"--vgg16: {FLAGS.vgg16} is not a file (give the path of "
+            "torchvision's vgg16-397923af.pth)."
         )
     from metrics.names import parse_metric
 
@@ -98,6 +133,9 @@ def main(argv):
             seed=FLAGS.seed,
             inception=FLAGS.inception,
             inception_unverified=FLAGS.inception_unverified,
+            vgg16=FLAGS.vgg16,
+            vgg16_unverified=FLAGS.vgg16_unverified,
+            ppl_crop=FLAGS.ppl_crop,
         )
     except (tf.errors.ResourceExhaustedError, MemoryError):
         return cli.out_of_memory("run_metrics.py", "batch", FLAGS.batch)

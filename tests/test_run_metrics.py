@@ -190,3 +190,20 @@ def test_the_trainers_evaluator_measures_as_run_metrics_does(run_dir):
     assert record["results"] == results["msssim1k"] and record["num_images"] == 1024
     expected = run_metrics(run_dir, ["msssim1k"], batch=256, log=lambda line: None)
     assert results == expected
+
+
+def test_cli_checks_the_vgg16_flags_before_starting_tensorflow(tmp_path):
+    def run(*flags):
+        command = [sys.executable, "run_metrics.py", f"--network={tmp_path}", *flags]
+        result = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 1 and result.stderr.count("\n") == 1
+        return result.stderr
+
+    assert run("--metrics=pr1k3", "--vgg16_unverified").startswith(
+        "run_metrics.py: error: --vgg16_unverified needs --vgg16=PATH"
+    )
+    assert run("--metrics=ppl_wend1k", f"--vgg16={tmp_path}/nope.pth").startswith(
+        f"run_metrics.py: error: --vgg16: {tmp_path}/nope.pth is not a file"
+    )
