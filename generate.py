@@ -11,9 +11,8 @@ Examples:
     python generate.py --network=COND_RUN --kind=seeds --seeds=0-7 --class=3
     python generate.py --network=COND_RUN --kind=interp --seeds=0,1 --labels=rows.npy
     python generate.py --network=RUN --projected_w=out/projected_w.npz
-    python generate.py --network=RUN --kind=interp --projected_w=a/proj.npz,b/proj.npz
-    python generate.py --network=RUN --kind=mixing --projected_w=a/projected_w.npz \
-        --cols_w=b/projected_w.npz --mix=0-3
+    python generate.py --network=RUN --kind=interp --projected_w=a/w.npz,b/w.npz
+    python generate.py --network=RUN --kind=mixing --projected_w=a/w.npz --cols_w=b.npz
 
 The generator runs on at most --batch images at a time, so memory is one
 batch's plus the output's: --kind=seeds writes each batch's PNGs as it goes,
@@ -85,7 +84,9 @@ flags.DEFINE_list(
     None,
     "--kind=mixing: projected_w.npz files for the columns instead of --cols.",
 )
-flags.DEFINE_string("mix", "0-3", "Synthesis layers taken from the column seeds.")
+flags.DEFINE_string(
+    "mix", "0-3", "Style layers taken from the columns (--cols or --cols_w)."
+)
 flags.DEFINE_list("psis", ["1", "0.85", "0.7", "0.5", "0.3", "0"], "Truncation psis.")
 flags.DEFINE_float("truncation_psi", None, "Truncation (default: none).")
 flags.DEFINE_boolean(
