@@ -46,10 +46,11 @@ def sorted_rows(images):
     return flat[np.lexsort(flat.T[::-1])]
 
 
-def test_moments_equal_the_statistics_of_all_features_at_once():
+@pytest.mark.parametrize("fold_rows", [10, 1024])
+def test_moments_equal_the_statistics_of_all_features_at_once(fold_rows):
     rng = np.random.RandomState(0)
     features = 1e3 + rng.randn(101, 7) * rng.rand(7)  # A large mean.
-    moments = FeatureMoments()
+    moments = FeatureMoments(fold_rows)
     for part in np.array_split(features, [1, 4, 4, 50]):  # Sizes 1, 3, 0, 46, 51.
         moments.add(part)
     mu, sigma = moments.statistics()
@@ -57,6 +58,8 @@ def test_moments_equal_the_statistics_of_all_features_at_once():
     assert moments.count == 101
     np.testing.assert_allclose(mu, expected_mu, rtol=1e-12)
     np.testing.assert_allclose(sigma, expected_sigma, rtol=1e-9, atol=1e-12)
+    again = moments.statistics()
+    np.testing.assert_array_equal(again[1], sigma)
     with pytest.raises(ValueError, match="at least 2 images. Received: 1"):
         one = FeatureMoments()
         one.add(features[:1])
