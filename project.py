@@ -109,7 +109,11 @@ def make_distance():
     from metrics.lpips import lpips_from_files
     from metrics.vgg16 import vgg16_file
 
-    path = vgg16_file(FLAGS.vgg16, unverified=FLAGS.vgg16_unverified)
+    path = vgg16_file(
+        FLAGS.vgg16,
+        unverified=FLAGS.vgg16_unverified,
+        alternative="`distance=pyramid` needs no download",
+    )
     return LPIPSDistance(lpips_from_files(path), 0.0 if weight is None else weight)
 
 

@@ -211,7 +211,8 @@ flags.DEFINE_integer(
 flags.DEFINE_list(
     "metrics",
     ["none"],
-    "Metrics at network snapshots: fid/kid/is/swd/msssim<N>k, or none.",
+    "Metrics at network snapshots: fid<N>k, fid<N>k_full, kid<N>k, is<N>k, "
+    "swd<N>k, msssim<N>k, pr<N>k3, ppl_{z,w}{full,end}<N>k, or none.",
 )
 flags.DEFINE_string(
     "inception", None, "Inception graph (.tgz/.pb) for fid/kid/is metrics."
@@ -221,6 +222,21 @@ flags.DEFINE_boolean(
     False,
     "Use --inception although it is not the pinned graph (custom graphs; "
     "numbers not comparable with published ones).",
+)
+flags.DEFINE_string(
+    "vgg16",
+    None,
+    "torchvision's vgg16-397923af.pth for the pr and ppl metrics (default: the "
+    "cached download).",
+)
+flags.DEFINE_boolean(
+    "vgg16_unverified",
+    False,
+    "Use --vgg16 although it is not torchvision's file (other VGG16 weights; "
+    "numbers not comparable with published ones).",
+)
+flags.DEFINE_boolean(
+    "ppl_crop", False, "ppl metrics on NVIDIA's face crop (as their ppl_zfull on FFHQ)."
 )
 flags.DEFINE_string("outdir", "results", "Where run directories are created.")
 flags.DEFINE_string(
@@ -291,6 +307,8 @@ def validate_flags():
         return f"--channels must be 1 or 3. Received: {FLAGS.channels}"
     if FLAGS.inception_unverified and not FLAGS.inception:
         return "--inception_unverified needs --inception=PATH (your own graph)."
+    if FLAGS.vgg16_unverified and not FLAGS.vgg16:
+        return "--vgg16_unverified needs --vgg16=PATH (your own weights)."
     if FLAGS.data_percentage is not None and not 0 < FLAGS.data_percentage <= 100:
         return (
             f"--data_percentage must be in (0, 100]. Received: {FLAGS.data_percentage}"

@@ -71,6 +71,7 @@ def vgg16_file(
     url=VGG16_URL,
     timeout=None,
     ssl_context=None,
+    alternative=None,
 ) -> pathlib.Path:
     """Finds torchvision's VGG16 weights: `path`, else the cached copy, else a
     download (once), each checked against the pin.
@@ -84,14 +85,16 @@ def vgg16_file(
         url: where to download from; https only.
         timeout: seconds per network step (default `DOWNLOAD_TIMEOUT`).
         ssl_context: for tests (default: the system's, verifying certificates).
+        alternative: what the caller can do without the file, ending the
+            message where it cannot be had (e.g. "`distance=pyramid` needs no
+            download").
 
     Returns:
         The file's path.
 
     Raises:
         ValueError: one line naming the file and what to do; offline, it names
-            the file, its URL, `vgg16=PATH` and `distance=pyramid` (which needs
-            no download).
+            the file, its URL, `vgg16=PATH` and the `alternative`.
     """
     if path is not None:
         path = user_file(path, "vgg16", VGG16_URL)
@@ -108,10 +111,9 @@ def vgg16_file(
     if cached.is_file():
         check_vgg16(cached, hint="delete it to download it again")
         return cached
-    todo = (
-        f"download {url} and pass `vgg16=PATH`, or put it at {cached}; "
-        "`distance=pyramid` needs no download"
-    )
+    todo = f"download {url} and pass `vgg16=PATH`, or put it at {cached}"
+    if alternative:
+        todo += f"; {alternative}"
     if not download:
         raise ValueError(f"{VGG16_NAME} is not in the cache: {todo}.")
 

@@ -177,6 +177,7 @@ def test_resume_is_exact(tmp_path, image_folder, stop_signal):
         ),
         (["--arch=progan", "--combine=simple"], "--combine applies to MSG"),
         (["--data_percentage=0"], "--data_percentage must be in"),
+        (["--vgg16_unverified"], "--vgg16_unverified needs --vgg16=PATH"),
         (["--resume=/nonexistent/run"], "--resume: /nonexistent/run is neither"),
         (["--dataset=/nonexistent"], "--dataset: /nonexistent does not exist"),
         (["extra"], "unexpected arguments ['extra']"),

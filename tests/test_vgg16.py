@@ -98,7 +98,12 @@ def test_the_offline_message(tmp_path):
     url = f"https://127.0.0.1:{closed_port()}/{NAME}"
     for download in (True, False):
         with pytest.raises(ValueError) as error:
-            vgg16.vgg16_file(cache_dir=tmp_path, url=url, download=download)
+            vgg16.vgg16_file(
+                cache_dir=tmp_path,
+                url=url,
+                download=download,
+                alternative="`distance=pyramid` needs no download",
+            )
         message = str(error.value)
         start = f"{NAME} is not available (" if download else f"{NAME} is not in the"
         assert message.startswith(start) and "\n" not in message
@@ -108,6 +113,10 @@ def test_the_offline_message(tmp_path):
     shown = cli.as_flags(message, ["vgg16", "distance"])
     assert "--vgg16=PATH" in shown and "--distance=pyramid needs no download" in shown
     assert list(tmp_path.iterdir()) == []
+    # Without an alternative (the metrics': leave them out), the path ends it.
+    with pytest.raises(ValueError) as error:
+        vgg16.vgg16_file(cache_dir=tmp_path, url=url, download=False)
+    assert str(error.value).endswith(f"or put it at {tmp_path / NAME}.")
     plain = "http" + url[5:]
     with pytest.raises(ValueError, match=f"^{plain}: only https downloads"):
         vgg16.vgg16_file(cache_dir=tmp_path, url=plain)

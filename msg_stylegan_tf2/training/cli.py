@@ -21,7 +21,8 @@ OPTIONS = (
     "G_smoothing_kimg", "ema_rampup", "ema_decay", "mirror_augment", "tick_kimg",
     "image_snapshot_ticks", "network_snapshot_ticks", "keep_checkpoints",
     "grid_images", "seed", "strategy", "mixed_precision", "jit", "max_images",
-    "data_percentage", "inception", "inception_unverified", "freeze_d",
+    "data_percentage", "inception", "inception_unverified", "vgg16",
+    "vgg16_unverified", "ppl_crop", "freeze_d",
     "finetune_from", "augment", "ada_target", "ada_kimg", "r1_interval",
 )  # fmt: skip
 

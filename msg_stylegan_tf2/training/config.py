@@ -80,6 +80,11 @@ class TrainingConfig:
     metrics: tuple = ()
     inception: str | None = None
     inception_unverified: bool = False
+    # torchvision's VGG16 file for the pr and ppl metrics (None: the cached
+    # download), its check skipped, and ppl on NVIDIA's face crop.
+    vgg16: str | None = None
+    vgg16_unverified: bool = False
+    ppl_crop: bool = False
     # ProGAN's progressive growing (arch "progan"): `TrainingSchedule` options
     # (lod_initial_resolution, lod_training_kimg, lod_transition_kimg,
     # minibatch_base, minibatch_dict, G_lrate_dict, D_lrate_dict); None = off.

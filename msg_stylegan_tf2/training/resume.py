@@ -21,7 +21,8 @@ RESUME_CHANGEABLE = (
     "lrate_rampup_kimg", "adam_beta1", "adam_beta2", "D_repeats",
     "G_smoothing_kimg", "ema_rampup", "ema_decay", "mirror_augment", "tick_kimg",
     "image_snapshot_ticks", "network_snapshot_ticks", "keep_checkpoints",
-    "grid_images", "metrics", "inception", "inception_unverified", "freeze_d",
+    "grid_images", "metrics", "inception", "inception_unverified", "vgg16",
+    "vgg16_unverified", "ppl_crop", "freeze_d",
     "ada_target", "ada_kimg", "r1_interval",
 )  # fmt: skip
 # How image folders and zips are converted (`create_from_images` options).
