@@ -41,7 +41,7 @@ def load_lin_weights(path=LIN_WEIGHTS_PATH) -> dict[str, np.ndarray]:
         return {f"lin{i}": data[f"lin{i}"].astype(np.float32) for i in range(5)}
 
 
-def _vgg16_stages(state_dict):
+def vgg16_conv_stages(state_dict):
     """Torch `features.<i>.weight/bias` -> 5 lists of (HWIO kernel, bias), checked."""
     stages, channels = [], 3
     for indices in VGG16_STAGES:
@@ -159,7 +159,8 @@ class LPIPS(tf.Module):
                 f"`lin_weights` must hold lin0 ... lin4. Missing: {missing}"
             )
         return cls(
-            _vgg16_stages(vgg_state_dict), [lin_weights[f"lin{k}"] for k in range(5)]
+            vgg16_conv_stages(vgg_state_dict),
+            [lin_weights[f"lin{k}"] for k in range(5)],
         )
 
     def features(self, images: tf.Tensor) -> list[tf.Tensor]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
-from metrics.lpips import _vgg16_stages
+from metrics.lpips import vgg16_conv_stages
 
 SIZE = 224
 # torchvision's ImageNet normalisation, for images in [0, 1].
@@ -42,7 +42,7 @@ class VGG16Features(tf.Module):
                 take the 7x7 pool5 map of the last conv's width).
         """
         super().__init__(name=name)
-        stages = _vgg16_stages(state_dict)
+        stages = vgg16_conv_stages(state_dict)
         width = stages[-1][-1][0].shape[-1]
         fcs, n_in = [], width * 7 * 7
         for index, prefix in enumerate(FC_NAMES):
