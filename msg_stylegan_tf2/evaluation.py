@@ -304,8 +304,8 @@ def load_metric_networks(config):
     # train.py's VGG16 options, where its configuration has them.
     load_vgg16(
         config.metrics,
-        getattr(config, "vgg16", None),
-        getattr(config, "vgg16_unverified", False),
+        config.vgg16,
+        config.vgg16_unverified,
     )
     return inception
 
@@ -345,8 +345,8 @@ class Evaluator:
             # train.py's VGG16 options, where its configuration has them.
             self.vgg16 = load_vgg16(
                 config.metrics,
-                getattr(config, "vgg16", None),
-                getattr(config, "vgg16_unverified", False),
+                config.vgg16,
+                config.vgg16_unverified,
             )
         batches, info = real_batches(
             config.dataset, config.batch, config.mirror_augment
@@ -362,7 +362,7 @@ class Evaluator:
             all_reals=all_real_batches(info, config.batch),
             generator=generator,
             vgg16=self.vgg16,
-            ppl_crop=getattr(config, "ppl_crop", False),
+            ppl_crop=config.ppl_crop,
         )
         return evaluate_and_record(
             self.specs, options, self.run_dir, checkpoint, log=self.log

@@ -210,18 +210,17 @@ def test_vgg16_is_checked_before_the_generator_is_loaded(tmp_path):
 
 
 def test_the_trainer_checks_vgg16_and_the_generator_at_start_up(run_dir, tmp_path):
-    import types
+    import dataclasses
 
     from msg_stylegan_tf2.evaluation import load_metric_networks
     from msg_stylegan_tf2.training.config import TrainingConfig
 
     config = TrainingConfig.load(run_dir)
-    fields = {**vars(config), "metrics": ("pr1k3",)}
-    missing = types.SimpleNamespace(**fields, vgg16=str(tmp_path / "nope.pth"))
+    missing = dataclasses.replace(
+        config, metrics=("pr1k3",), vgg16=str(tmp_path / "nope.pth")
+    )
     with pytest.raises(ValueError, match="^`vgg16`: .*nope.pth does not exist"):
         load_metric_networks(missing)
-    progan = types.SimpleNamespace(
-        **{**fields, "metrics": ("ppl_zfull1k",), "arch": "progan"}
-    )
+    progan = dataclasses.replace(config, metrics=("ppl_zfull1k",), arch="progan")
     with pytest.raises(ValueError, match="ppl_zfull1k needs a style-based"):
         load_metric_networks(progan)
