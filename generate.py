@@ -75,8 +75,8 @@ flags.DEFINE_list(
     "projected_w",
     None,
     "projected_w.npz files (project.py's or stylegan2-ada's), comma-separated: "
-    "images from their w instead of from --seeds; no --class/--labels (w holds "
-    "the label).",
+    "images from their w instead of from --seeds; --class/--labels only for "
+    "--cols seeds of a conditional --kind=mixing (a w holds its label).",
 )
 flags.DEFINE_string("cols", "10-14", "Column seeds for --kind=mixing.")
 flags.DEFINE_list(
