@@ -1,13 +1,21 @@
-"""Create, inspect and compare official-format multi-resolution TFRecord datasets.
+"""Create, inspect and compare official-format multi-resolution TFRecord datasets,
+and export them as NVIDIA's zips.
 
 The datasets are the layout of NVIDIA's and the official msg-stylegan-tf tool
 (`DIR/<name>-rXX.tfrecords`, `DIR/<name>-rxx.labels`), so they load in either.
+Folders and zips prepared for stylegan2-ada-pytorch or stylegan3 (PNGs with a
+`dataset.json` of labels) convert with their labels; `export_zip` writes that
+layout back.
 
 Examples:
     python dataset_tool.py create_from_images datasets/mine ~/my_images
     python dataset_tool.py create_from_images datasets/mine ~/photos \\
         --resolution=256 --transform=center-crop
     python dataset_tool.py create_from_zip datasets/emoji datasets/demo/emoji64.zip
+    python dataset_tool.py create_from_zip datasets/cars ~/cars.zip  # + dataset.json
+    python dataset_tool.py create_from_images datasets/cats ~/cats \\
+        --resolution=256 --transform=center-crop-wide
+    python dataset_tool.py export_zip ~/mine.zip datasets/mine  # for stylegan3
     python dataset_tool.py create_cifar10 datasets/cifar10 ~/cifar-10-python.tar.gz
     python dataset_tool.py info datasets/mine            # checks every record
     python dataset_tool.py info datasets/mine --nocheck  # headers only: fast
@@ -34,6 +42,14 @@ _IMAGE_OPTIONS = (
     "max_images",
     "skip_bad",
 )
+_EXPORT_OPTIONS = (
+    "resolution",
+    "transform",
+    "channels",
+    "labels_from",
+    "max_images",
+    "skip_bad",
+)
 # Command: (positional arguments, options passed on, help). An option is a flag
 # name, or (flag name, keyword argument name).
 COMMANDS = {
@@ -43,6 +59,11 @@ COMMANDS = {
         "a folder of images (recursive)",
     ),
     "create_from_zip": (("tfrecord_dir", "zip_path"), _IMAGE_OPTIONS, "a .zip"),
+    "export_zip": (
+        ("out_zip", "source"),
+        _EXPORT_OPTIONS,
+        "NVIDIA's zip (PNGs + dataset.json) from TFRecords or images",
+    ),
     "create_from_hdf5": (("tfrecord_dir", "hdf5_filename"), ("shuffle",), "HDF5"),
     "create_cifar10": (("tfrecord_dir", "cifar10_dir"), ("shuffle", "seed"), ""),
     "create_cifar100": (("tfrecord_dir", "cifar100_dir"), ("shuffle", "seed"), ""),
@@ -61,15 +82,26 @@ COMMANDS = {
     "info": (("tfrecord_dir",), ("check",), "count, resolution, channels, labels"),
 }
 
-flags.DEFINE_integer("resolution", None, "Output side (power of two); resizes.")
+flags.DEFINE_integer(
+    "resolution",
+    None,
+    "Output side (power of two); resizes. export_zip from TFRecords: the level.",
+)
 flags.DEFINE_enum(
     "transform",
-    "center-crop",
-    ["center-crop", "resize", "pad"],
-    "How images become square with --resolution.",
+    None,
+    ["center-crop", "resize", "pad", "center-crop-wide"],
+    "How images become square with --resolution (default center-crop; "
+    "center-crop-wide: NVIDIA's, a 2:1 strip padded with black).",
 )
 flags.DEFINE_integer("channels", None, "1 or 3; converts every image.")
-flags.DEFINE_enum("labels_from", None, ["folders"], "Class labels from top folders.")
+flags.DEFINE_enum(
+    "labels_from",
+    None,
+    ["auto", "dataset_json", "folders", "none"],
+    "Labels of image folders/zips (default auto: the dataset's dataset.json "
+    "when it has one, else none; folders: a class per top folder).",
+)
 flags.DEFINE_boolean("shuffle", True, "Write in shuffled order (official).")
 flags.DEFINE_integer("seed", 123, "Shuffle seed (official: 123).")
 flags.DEFINE_integer(
@@ -122,6 +154,10 @@ def _function(command):
 
     if hasattr(commands, command):
         return getattr(commands, command)
+    if command == "export_zip":
+        from datasets.nvidia_zip import export_zip
+
+        return export_zip
     from datasets.classic import CLASSIC_COMMANDS
 
     return CLASSIC_COMMANDS[command]

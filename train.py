@@ -52,15 +52,20 @@ flags.DEFINE_integer(
 flags.DEFINE_enum(
     "transform",
     None,
-    ["center-crop", "resize", "pad"],
+    ["center-crop", "resize", "pad", "center-crop-wide"],
     "Image folders/zips: how non-square images become square (default "
-    f"{CONVERSION_DEFAULTS['transform']}).",
+    f"{CONVERSION_DEFAULTS['transform']}; center-crop-wide: NVIDIA's).",
 )
 flags.DEFINE_integer(
     "channels", None, "Image folders/zips: convert every image to 1 or 3 channels."
 )
 flags.DEFINE_enum(
-    "labels_from", None, ["folders"], "Image folders/zips: a class per top folder."
+    "labels_from",
+    None,
+    ["auto", "dataset_json", "folders", "none"],
+    "Image folders/zips: labels from NVIDIA's dataset.json, a class per top "
+    f"folder, or none (default {CONVERSION_DEFAULTS['labels_from']}: "
+    "dataset.json when the dataset has one, else none).",
 )
 flags.DEFINE_enum(
     "combine", None, ["simple", "lin_cat", "cat_lin"], "D combine function."

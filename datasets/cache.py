@@ -1,5 +1,6 @@
 """`--dataset` resolution: TFRecord directories as they are; image folders and zips
-converted once into a cache directory keyed by their content and the options."""
+converted once into a cache directory keyed by their content (dataset.json's
+included) and the options."""
 
 import hashlib
 import json
@@ -7,7 +8,14 @@ import os
 import pathlib
 
 from datasets.commands import create_from_images
-from datasets.images import IMAGE_EXTENSIONS, open_source, probe
+from datasets.images import (
+    IMAGE_EXTENSIONS,
+    has_dataset_json,
+    open_source,
+    probe,
+    read_dataset_json,
+    resolve_labels_from,
+)
 from dnnlib.cache import cache_root
 
 DEMO_ZIP = pathlib.Path(__file__).resolve().parent / "demo" / "emoji64.zip"
@@ -19,8 +27,13 @@ def default_cache_dir():
 
 
 def _fingerprint(path):
-    # Names, sizes and modification times: cheap, and changes when files do.
+    # Names, sizes and modification times: cheap, and changes when files do;
+    # a dataset.json's whole content (a rewrite within the same second and
+    # size is still seen). Without one, keys are those of before dataset.json.
     digest = hashlib.sha256(str(path.resolve()).encode())
+    if has_dataset_json(path):
+        labels = hashlib.sha256(read_dataset_json(path)).hexdigest()
+        digest.update(f"dataset.json:{labels}\n".encode())
     if path.is_file():
         stat = path.stat()
         digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
@@ -47,10 +60,14 @@ def _target(path, cache_dir, options):
 def conversion_dir(path, cache_dir=None, **options):
     """The cache directory that an image folder or zip is converted into with
     `create_from_images(**options)`, named by its content (names, sizes,
-    modification times) and the options; converted or not.
+    modification times; dataset.json's bytes) and the options (`labels_from`
+    as it resolves: unset, `auto` and what auto picks give one name);
+    converted or not.
 
     Raises:
-        ValueError: `path` does not exist or is neither a folder nor a zip.
+        ValueError: `path` does not exist or is neither a folder nor a zip;
+            `labels_from=dataset_json` without a dataset.json; an unreadable
+            or oversized dataset.json.
     """
     path = pathlib.Path(path).expanduser()
     if not path.exists():
@@ -60,6 +77,14 @@ def conversion_dir(path, cache_dir=None, **options):
             f"`dataset`: {path} is neither a TFRecord directory, an image folder "
             "nor a .zip."
         )
+    # The labels as they would be taken: `auto` and its outcome, given or
+    # not, share a conversion.
+    options = dict(options)
+    labels_from = resolve_labels_from(
+        options.pop("labels_from", None), has_dataset_json(path), path
+    )
+    if labels_from is not None:
+        options["labels_from"] = labels_from
     digest = _fingerprint(path)
     digest.update(json.dumps(options, sort_keys=True).encode())
     cache_dir = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
@@ -109,8 +134,13 @@ def plan_dataset(path, cache_dir=None, **options):
     Returns:
         `(tfrecord_dir, source)`: source is None when the TFRecord directory
         exists, else a description of the images that would be converted:
-        `{"images": n, "resolution": r, "channels": c, "classes": k or 0}`
-        (channels from the first image's header unless given).
+        `{"images": n, "resolution": r, "channels": c, "classes": k or 0,
+        "labels": what they are and where from, or None}` (channels from the
+        first image's header unless given; classes: the label columns).
+
+    Raises:
+        ValueError: as `conversion_dir`, and a bad dataset.json (its first bad
+            entry named).
     """
     target, convert = _target(path, cache_dir, options)
     if not convert:
@@ -120,7 +150,8 @@ def plan_dataset(path, cache_dir=None, **options):
         "images": len(source.files),
         "resolution": options.get("resolution") or width,
         "channels": options.get("channels") or channels,
-        "classes": len(source.classes or ()),
+        "classes": source.label_size,
+        "labels": source.labels_text,
     }
 
 
@@ -133,6 +164,6 @@ def dataset_resolution(path):
         from datasets.reader import describe
 
         return describe(target, count=False).resolution
-    _, (width, height, _) = _first_image(path)
+    _, (width, height, _) = _first_image(path, "none")
     side = min(max(min(width, height), 8), 1024)
     return 2 ** (side.bit_length() - 1)

@@ -1,10 +1,12 @@
 """The dataset_tool commands for user images and for inspecting datasets.
 
 `create_from_images` / `create_from_zip` validate every image first (size,
-mode, readability), then decode in parallel and write atomically.
+mode, readability) and their labels (dataset.json, folders), then decode in
+parallel and write atomically.
 """
 
 import concurrent.futures
+import dataclasses
 import os
 import pathlib
 import sys
@@ -12,7 +14,7 @@ import sys
 import numpy as np
 
 from datasets import images as img
-from datasets.export import OFFICIAL_SHUFFLE_SEED, one_hot, shuffled_order
+from datasets.export import OFFICIAL_SHUFFLE_SEED, shuffled_order
 from datasets.reader import describe
 from datasets.tfrecords import (
     TFRecordExporter,
@@ -20,6 +22,7 @@ from datasets.tfrecords import (
     level_path,
     read_images,
 )
+from datasets.transforms import TRANSFORMS, wide_crop_rows
 from dnnlib.atomic import atomic_directory
 from dnnlib.image_io import image_grid, save_png
 from dnnlib.progress import Progress
@@ -85,14 +88,145 @@ def _resolve_resolution(source, files, infos, resolution):
             raise ValueError(
                 f"mixed sizes: {source.display_name(files[0])} is {width}x{height} "
                 f"but {source.display_name(f)} is {w}x{h}; pass `resolution=N` "
-                "with `transform=center-crop|resize|pad`."
+                "with `transform=center-crop|resize|pad|center-crop-wide`."
             )
     if width != height or width < 4 or width & (width - 1):
         raise ValueError(
             f"images are {width}x{height}, not square with a power-of-two side; "
-            "pass `resolution=N` with `transform=center-crop|resize|pad`."
+            "pass `resolution=N` with "
+            "`transform=center-crop|resize|pad|center-crop-wide`."
         )
     return None
+
+
+@dataclasses.dataclass
+class SourceImages:
+    """Images of a folder or zip, checked from their headers, to be decoded.
+
+    Attributes:
+        source: the ImageFolder or ImageZip (its labels: `label_size`, ...).
+        files: the ImageFiles to decode, in order.
+        channels, resolution, transform: how they are decoded (resolution
+            None: as they are).
+        skipped: BadImageErrors of the images skipped (`skip_bad`).
+        left_out: names of the images `center-crop-wide` leaves out.
+    """
+
+    source: object
+    files: list
+    channels: int
+    resolution: int | None
+    transform: str
+    skipped: list
+    left_out: list
+
+
+def open_images(
+    image_dir,
+    resolution=None,
+    transform="center-crop",
+    channels=None,
+    labels_from=None,
+    shuffle=False,
+    seed=OFFICIAL_SHUFFLE_SEED,
+    max_images=None,
+    skip_bad=False,
+):
+    """Lists a folder's or zip's images with their labels and reads every
+    header (size, colour mode), without decoding.
+
+    Args:
+        As `create_from_images`; shuffle defaults to False (sorted order).
+
+    Returns:
+        SourceImages.
+
+    Raises:
+        ValueError: one line naming the file (a bad image unless `skip_bad`,
+            a bad dataset.json, mixed sizes or modes, no usable image).
+    """
+    if transform not in TRANSFORMS:
+        raise ValueError(
+            f"`transform` must be one of {TRANSFORMS}. Received: {transform!r}"
+        )
+    if transform == "center-crop-wide" and resolution is None:
+        raise ValueError(
+            "`transform=center-crop-wide` needs `resolution` (the output side; "
+            "NVIDIA's tool needs one too)."
+        )
+    source = img.open_source(image_dir, labels_from)
+    order = shuffled_order(len(source.files), shuffle, seed)
+    files = [source.files[i] for i in order]
+    skipped, left_out = [], []
+    files, infos = _probe_all(source, files, skip_bad, skipped)
+    channels = _resolve_channels(source, files, infos, channels)
+    resolution = _resolve_resolution(source, files, infos, resolution)
+    if transform == "center-crop-wide":
+        kept = [wide_crop_rows(w, h, resolution) is not None for w, h, _ in infos]
+        left_out = [
+            source.display_name(f) for f, k in zip(files, kept, strict=True) if not k
+        ]
+        files = [f for f, k in zip(files, kept, strict=True) if k]
+        if not files:
+            raise ValueError(
+                f"{source.path}: `transform=center-crop-wide` leaves out every "
+                f"image at `resolution={resolution}` (each narrower than "
+                f"{resolution} pixels or wider than 2:1); choose a smaller "
+                "resolution or another transform."
+            )
+    if max_images is not None:
+        files = files[:max_images]
+    return SourceImages(
+        source, files, channels, resolution, transform, skipped, left_out
+    )
+
+
+def decoded_images(images, skip_bad=False, workers=None):
+    """Yields `(ImageFile, uint8 [H, W, C])` in order, decoding in parallel
+    (Pillow releases the GIL) with a bounded number of images in memory;
+    bad images are appended to `images.skipped` when `skip_bad`, else raise
+    BadImageError."""
+    source = images.source
+
+    def load(f):
+        name = source.display_name(f)
+        try:
+            return img.load_array(
+                source.open(f),
+                name,
+                images.channels,
+                images.resolution,
+                images.transform,
+            )
+        except img.BadImageError as e:
+            if not skip_bad:
+                raise
+            return e
+
+    workers = workers or min(32, (os.cpu_count() or 1) + 2)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        chunk = workers * 4  # Bounds the decoded images held in memory.
+        for start in range(0, len(images.files), chunk):
+            part = images.files[start : start + chunk]
+            for f, result in zip(part, pool.map(load, part), strict=True):
+                if isinstance(result, img.BadImageError):
+                    images.skipped.append(result)
+                else:
+                    yield f, result
+
+
+def report(images, stream):
+    """Writes what was skipped or left out, and where the labels came from."""
+    _report_skipped(images.skipped, stream)
+    if images.left_out:
+        stream.write(
+            f"left out {len(images.left_out)} image(s) that "
+            f"`transform=center-crop-wide` drops at "
+            f"`resolution={images.resolution}` (narrower than it or wider than "
+            f"2:1, as NVIDIA's dataset tool does), e.g. {images.left_out[0]}\n"
+        )
+    if images.source.labels_text:
+        stream.write(f"labels: {images.source.labels_text}\n")
 
 
 def create_from_images(
@@ -116,63 +250,47 @@ def create_from_images(
         image_dir: a directory of images or a .zip file.
         resolution: output side (power of two); None keeps the images' size,
             which must then be the same square power of two for all.
-        transform: "center-crop", "resize" or "pad" (with `resolution`).
+        transform: "center-crop", "resize", "pad" or "center-crop-wide" (NVIDIA's;
+            needs `resolution`), with `resolution`.
         channels: 1 or 3; None takes the images' (all alike) channel count.
-        labels_from: None or "folders" (one-hot class per top-level folder).
+        labels_from: "auto" (None): dataset.json when the dataset has one,
+            else no labels; "dataset_json"; "folders" (one-hot class per
+            top-level folder); "none".
         shuffle, seed: write order (official: shuffled with seed 123).
         max_images: keep at most this many (after shuffling).
         skip_bad: skip unreadable/corrupt images with a per-file report.
+        stream: where skipped images and the labels' source are reported
+            (default: stderr).
 
     Returns:
         The number of images written.
     """
     stream = stream if stream is not None else sys.stderr
     _check_output(tfrecord_dir)
-    if transform not in img.TRANSFORMS:
-        raise ValueError(
-            f"`transform` must be one of {img.TRANSFORMS}. Received: {transform!r}"
-        )
-    source = img.open_source(image_dir, labels_from)
-    order = shuffled_order(len(source.files), shuffle, seed)
-    files = [source.files[i] for i in order]
-    skipped = []
-    files, infos = _probe_all(source, files, skip_bad, skipped)
-    channels = _resolve_channels(source, files, infos, channels)
-    resolution = _resolve_resolution(source, files, infos, resolution)
-    if max_images is not None:
-        files = files[:max_images]
-
-    def load(f):
-        name = source.display_name(f)
-        try:
-            return img.load_array(source.open(f), name, channels, resolution, transform)
-        except img.BadImageError as e:
-            if not skip_bad:
-                raise
-            return e
-
-    # Decode in parallel (Pillow releases the GIL), write in order.
+    images = open_images(
+        image_dir,
+        resolution,
+        transform,
+        channels,
+        labels_from,
+        shuffle,
+        seed,
+        max_images,
+        skip_bad,
+    )
     labels = []
-    progress = Progress(f"Writing {tfrecord_dir}", total=len(files))
-    workers = workers or min(32, (os.cpu_count() or 1) + 2)
+    progress = Progress(f"Writing {tfrecord_dir}", total=len(images.files))
     try:  # The progress line ends even on an error, which then gets its own line.
         with TFRecordExporter(tfrecord_dir) as exporter:
-            with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-                chunk = workers * 4  # Bounds the decoded images held in memory.
-                for start in range(0, len(files), chunk):
-                    part = files[start : start + chunk]
-                    for f, result in zip(part, pool.map(load, part), strict=True):
-                        if isinstance(result, img.BadImageError):
-                            skipped.append(result)
-                            continue
-                        exporter.add_image(result)
-                        labels.append(f.label)
-                        progress.update()
-            if labels_from is not None:
-                exporter.add_labels(one_hot(labels, len(source.classes)))
+            for f, array in decoded_images(images, skip_bad, workers):
+                exporter.add_image(array)
+                labels.append(f.label)
+                progress.update()
+            if images.source.label_size:
+                exporter.add_labels(img.label_matrix(labels, images.source.label_size))
     finally:
         progress.close()
-    _report_skipped(skipped, stream)
+    report(images, stream)
     return exporter.num_images
 
 

@@ -1,8 +1,10 @@
-"""Reading user images (folders and zips): listing, decoding, mode and size handling.
+"""Reading user images (folders and zips): listing, labels, decoding, mode and
+size handling.
 
 Every problem with an image is reported with its path: files that are not
 images, truncated files, unreadable paths, mixed sizes and mixed colour modes,
 decompression bombs and oversized files or zip members (never read past a cap).
+Labels come from NVIDIA's dataset.json (checked entry by entry) or top folders.
 """
 
 import dataclasses
@@ -16,8 +18,13 @@ import zlib
 import numpy as np
 import PIL.Image
 
+from datasets import dataset_json
+from datasets.transforms import fit, wide_crop_rows, wide_reason
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-TRANSFORMS = ("center-crop", "resize", "pad")
+# Where labels come from: `auto` is dataset.json when the dataset has one (as
+# NVIDIA's training does), else none.
+LABELS_FROM = ("auto", "dataset_json", "folders", "none")
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 # Largest image accepted, checked from the header before decoding: 2**27 pixels
 # (134M, e.g. 16384 x 8192) admits photos of 100-megapixel cameras, lies below
@@ -47,10 +54,25 @@ class BadImageError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class ImageFile:
-    """One image in a folder or zip, with the class label of its top folder."""
+    """One image in a folder or zip, with its label: a class index (top folder
+    or dataset.json), a tuple of float32 values (dataset.json), or None."""
 
     name: str
-    label: int | None = None
+    label: int | tuple | None = None
+
+
+def label_matrix(labels, label_size):
+    """float32 `[N, label_size]` rows for `ImageFile.label`s: one-hot for class
+    indices, the values for tuples; None when `label_size` is 0."""
+    if not label_size:
+        return None
+    out = np.zeros([len(labels), label_size], dtype=np.float32)
+    for row, label in zip(out, labels, strict=True):
+        if isinstance(label, int):
+            row[label] = 1.0
+        else:
+            row[:] = label
+    return out
 
 
 def _is_image(name):
@@ -76,7 +98,15 @@ class ImageFolder:
 
     Args:
         path: the directory.
-        labels_from: None or "folders" (class = top-level subfolder).
+        labels_from: one of `LABELS_FROM` (None: "auto").
+
+    Attributes:
+        files: the ImageFiles, with their labels.
+        label_size: label columns (0: no labels).
+        labels_from: where the labels come from: "dataset_json", "folders"
+            or None.
+        classes: the class folders' names ("folders"), else empty.
+        labels_text: what the labels are and where they come from, or None.
     """
 
     def __init__(self, path, labels_from=None):
@@ -90,7 +120,13 @@ class ImageFolder:
                     full = pathlib.Path(root) / f
                     names.append(full.relative_to(self.path).as_posix())
         names.sort()
-        self.files, self.classes = _with_labels(names, labels_from, self.path)
+        _set_labels(self, names, labels_from)
+
+    def has_dataset_json(self):
+        return has_dataset_json(self.path)
+
+    def read_dataset_json(self):
+        return read_dataset_json(self.path)
 
     def open(self, image_file):
         path = self.path / image_file.name
@@ -105,7 +141,8 @@ class ImageFolder:
 
 
 class ImageZip:
-    """Images inside a zip archive, in sorted order (same options as ImageFolder)."""
+    """Images inside a zip archive, in sorted order (same options and
+    attributes as ImageFolder)."""
 
     def __init__(self, path, labels_from=None):
         self.path = pathlib.Path(path)
@@ -113,11 +150,18 @@ class ImageZip:
             raise ValueError(f"{self.path}: no such file.")
         try:
             with zipfile.ZipFile(self.path) as z:
-                names = sorted(n for n in z.namelist() if _is_image(n))
-        except zipfile.BadZipFile as e:
+                members = z.namelist()
+        except (zipfile.BadZipFile, OSError) as e:
             raise ValueError(f"{self.path}: not a valid zip file ({e}).") from e
-        self.files, self.classes = _with_labels(names, labels_from, self.path)
+        self._has_json = dataset_json.DATASET_JSON in members
         self._zip = None
+        _set_labels(self, sorted(n for n in members if _is_image(n)), labels_from)
+
+    def has_dataset_json(self):
+        return self._has_json
+
+    def read_dataset_json(self):
+        return read_dataset_json(self.path)
 
     def open(self, image_file):
         name = self.display_name(image_file)
@@ -149,42 +193,140 @@ def _check_size(size, name, in_zip, at_least=False):
     )
 
 
-def _read_capped(f, size_hint, name, in_zip):
-    # Reads to the end, never holding more than MAX_FILE_BYTES + 1 bytes.
-    _check_size(size_hint, name, in_zip)
+def _read_capped(f, size_hint, name, in_zip, limit=None, check=None):
+    # Reads to the end, never holding more than limit + 1 bytes.
+    limit = MAX_FILE_BYTES if limit is None else limit
+    check = check or (lambda size, at_least: _check_size(size, name, in_zip, at_least))
+    check(size_hint, False)
     chunks, total = [], 0
     want = size_hint + 1 if size_hint else 1 << 20
     while True:
-        chunk = f.read(min(want, MAX_FILE_BYTES + 1 - total))
+        chunk = f.read(min(want, limit + 1 - total))
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
         total += len(chunk)
-        _check_size(total, name, in_zip, at_least=True)
+        check(total, True)
         want = 1 << 20
 
 
-def _with_labels(names, labels_from, where):
+def _read_json_capped(f, size_hint, name):
+    limit = dataset_json.MAX_JSON_BYTES
+
+    def check(size, at_least):
+        if size > limit:
+            amount = f"more than {limit:,}" if at_least else f"{size:,}"
+            raise ValueError(
+                f"{name}: {amount} bytes, over the limit of {limit:,} for a "
+                "dataset.json."
+            )
+
+    return _read_capped(f, size_hint, name, False, limit, check)
+
+
+def resolve_labels_from(labels_from, has_dataset_json, where):
+    """Where labels come from: "dataset_json", "folders" or None (no labels).
+
+    Args:
+        labels_from: one of `LABELS_FROM`, or None ("auto": dataset.json when
+            the dataset has one, as NVIDIA's training does, else none).
+        has_dataset_json: whether the dataset holds a top-level dataset.json.
+        where: the dataset, as errors name it.
+
+    Raises:
+        ValueError: an unknown value, or "dataset_json" without the file.
+    """
+    if labels_from not in (None, *LABELS_FROM):
+        raise ValueError(
+            f"`labels_from` must be one of {LABELS_FROM}. Received: {labels_from!r}"
+        )
+    if labels_from in (None, "auto"):
+        return "dataset_json" if has_dataset_json else None
+    if labels_from == "dataset_json" and not has_dataset_json:
+        raise ValueError(
+            f"`labels_from=dataset_json`: {where} has no top-level "
+            f"{dataset_json.DATASET_JSON}."
+        )
+    return None if labels_from == "none" else labels_from
+
+
+def _set_labels(source, names, labels_from):
+    # Sets the source's files (with labels), label_size, labels_from, classes
+    # and labels_text.
     if not names:
         raise ValueError(
-            f"{where}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})."
+            f"{source.path}: no images found (looked for "
+            f"{', '.join(IMAGE_EXTENSIONS)})."
         )
-    if labels_from is None:
-        return [ImageFile(n) for n in names], []
-    if labels_from != "folders":
-        raise ValueError(f"`labels_from` must be 'folders'. Received: {labels_from!r}")
-    labels, classes = _labels_by_top_folder(names)
-    return [ImageFile(n, lab) for n, lab in zip(names, labels, strict=True)], classes
+    mode = resolve_labels_from(labels_from, source.has_dataset_json(), source.path)
+    source.files = [ImageFile(n) for n in names]
+    source.label_size, source.classes = 0, []
+    source.labels_from, source.labels_text = mode, None
+    if mode == "folders":
+        labels, source.classes = _labels_by_top_folder(names)
+        source.files = [ImageFile(n, c) for n, c in zip(names, labels, strict=True)]
+        source.label_size = len(source.classes)
+        source.labels_text = f"{source.label_size} classes (one-hot), the top folders"
+    elif mode == "dataset_json":
+        where = f"{source.path}/{dataset_json.DATASET_JSON}"
+        parsed = dataset_json.parse(
+            source.read_dataset_json(), where, names, source.path
+        )
+        if parsed is None:  # "labels": null
+            source.labels_from = None
+            return
+        source.files = [ImageFile(n, parsed.by_name[n]) for n in names]
+        source.label_size = parsed.label_size
+        source.labels_text = f"{parsed.describe()}, {where}"
 
 
 def open_source(path, labels_from=None):
-    """Returns an ImageFolder or ImageZip for a directory or a .zip file."""
+    """Returns an ImageFolder or ImageZip for a directory or a .zip file.
+
+    Raises:
+        ValueError: one line naming the path; for a bad dataset.json, the file
+            and its first bad entry.
+    """
     path = pathlib.Path(path)
     if path.is_dir():
         return ImageFolder(path, labels_from)
     if path.suffix.lower() == ".zip":
         return ImageZip(path, labels_from)
     raise ValueError(f"{path}: expected a directory of images or a .zip file.")
+
+
+def has_dataset_json(path):
+    """Whether a folder or .zip holds a top-level dataset.json (names only)."""
+    path = pathlib.Path(path)
+    if path.is_dir():  # Any entry but a folder, as NVIDIA's walk lists it.
+        entry = path / dataset_json.DATASET_JSON
+        return os.path.lexists(entry) and not entry.is_dir()
+    try:
+        with zipfile.ZipFile(path) as z:
+            return dataset_json.DATASET_JSON in z.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ValueError(f"{path}: not a valid zip file ({e}).") from e
+
+
+def read_dataset_json(path):
+    """A folder's or zip's top-level dataset.json bytes, read with the
+    `dataset_json.MAX_JSON_BYTES` cap (refused past it, never read further).
+
+    Raises:
+        ValueError: one line naming the file.
+    """
+    path = pathlib.Path(path)
+    name = f"{path}/{dataset_json.DATASET_JSON}"
+    try:
+        if path.is_dir():
+            with open(path / dataset_json.DATASET_JSON, "rb") as f:
+                return _read_json_capped(f, os.fstat(f.fileno()).st_size, name)
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo(dataset_json.DATASET_JSON)
+            with z.open(info) as member:
+                return _read_json_capped(member, info.file_size, name)
+    except _ZIP_ERRORS as e:  # OSError included.
+        raise ValueError(f"{name}: unreadable ({e}).") from e
 
 
 def _too_many_pixels(name, pixels):
@@ -249,31 +391,6 @@ def to_8bit_mode(image, channels):
     return image.convert("L" if channels == 1 else "RGB")
 
 
-def fit(image, resolution, transform):
-    """Makes an image `resolution` x `resolution` with the given transform.
-
-    center-crop: the largest centred square, then resize; resize: stretch;
-    pad: pad to a centred square with black, then resize. Resizing uses Lanczos.
-    """
-    width, height = image.size
-    if transform == "center-crop":
-        side = min(width, height)
-        left, top = (width - side) // 2, (height - side) // 2
-        image = image.crop((left, top, left + side, top + side))
-    elif transform == "pad":
-        side = max(width, height)
-        canvas = PIL.Image.new(image.mode, (side, side))
-        canvas.paste(image, ((side - width) // 2, (side - height) // 2))
-        image = canvas
-    elif transform != "resize":
-        raise ValueError(
-            f"`transform` must be one of {TRANSFORMS}. Received: {transform!r}"
-        )
-    if image.size != (resolution, resolution):
-        image = image.resize((resolution, resolution), PIL.Image.LANCZOS)
-    return image
-
-
 def load_array(data, name, channels, resolution=None, transform="center-crop"):
     """Decodes, converts and (optionally) resizes one image.
 
@@ -282,6 +399,10 @@ def load_array(data, name, channels, resolution=None, transform="center-crop"):
     """
     image = to_8bit_mode(decode(data, name), channels)
     if resolution is not None:
+        if transform == "center-crop-wide":
+            width, height = image.size
+            if wide_crop_rows(width, height, resolution) is None:
+                raise BadImageError(name, wide_reason(width, height, resolution))
         image = fit(image, resolution, transform)
     array = np.asarray(image, dtype=np.uint8)
     return array[:, :, np.newaxis] if array.ndim == 2 else array

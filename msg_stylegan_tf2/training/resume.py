@@ -31,7 +31,7 @@ CONVERSION_OPTIONS = ("transform", "channels", "labels_from")
 CONVERSION_DEFAULTS = {
     "transform": "center-crop",
     "channels": None,
-    "labels_from": None,
+    "labels_from": "auto",
 }
 RESUME_MUST_EQUAL = (
     "dataset", "preset", "arch", "resolution", "combine", "use_wscale",
