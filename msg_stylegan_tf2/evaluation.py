@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import hashlib
 import pathlib
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -25,6 +26,23 @@ from msg_stylegan_tf2.choices import GENERATE_BATCH
 from msg_stylegan_tf2.network_base import dtype_policy_scope
 from msg_stylegan_tf2.training.snapshot import load_generator
 
+# One compiled forward pass per generator and truncation, kept while the
+# generator lives: the trainer measures the same Gs at every snapshot.
+_FORWARDS = weakref.WeakKeyDictionary()
+
+
+def _forward(G, truncation_psi):
+    # `(z, y, noise_seeds) -> top-level images` of G, traced once per shape.
+    forwards = _FORWARDS.setdefault(G, {})
+    if truncation_psi not in forwards:
+        network = weakref.ref(G)  # The cache must not keep G alive.
+
+        def forward(z, y, s):
+            return network()(z, y, truncation_psi=truncation_psi, noise_seed=s)[-1]
+
+        forwards[truncation_psi] = tf.function(forward, reduce_retracing=True)
+    return forwards[truncation_psi]
+
 
 def generate_uint8(G, count, batch, seed=0, truncation_psi=1.0, labels=None):
     """Yields batches of at most `batch` uint8 `[n, R, R, C]` top-level images.
@@ -37,10 +55,7 @@ def generate_uint8(G, count, batch, seed=0, truncation_psi=1.0, labels=None):
     """
     latent_rng = np.random.RandomState(seed)
     label_rng = np.random.RandomState([seed, 1])
-    forward = tf.function(
-        lambda z, y, s: G(z, y, truncation_psi=truncation_psi, noise_seed=s)[-1],
-        reduce_retracing=True,
-    )
+    forward = _forward(G, truncation_psi)
     for start in range(0, count, batch):
         n = min(batch, count - start)
         z = latent_rng.randn(n, G.latent_size).astype(np.float32)

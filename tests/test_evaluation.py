@@ -1,10 +1,13 @@
 """evaluation.generate_uint8: a metric's images do not depend on the batch."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.evaluation import generate_uint8
+from msg_stylegan_tf2.evaluation import _forward, generate_uint8
 from msg_stylegan_tf2.networks import build_networks
 
 
@@ -41,3 +44,18 @@ def test_images_are_the_same_in_any_batch(label_size):
         alone = G(latents[i : i + 1], row, truncation_psi=1.0, noise_seed=seed)[-1]
         alone = np.clip(np.rint((np.asarray(alone) + 1) * 127.5), 0, 255)
         assert_images_equal(whole[i], alone[0])
+
+
+def test_a_generator_is_traced_once_for_every_metric_that_measures_it():
+    # The trainer measures the same Gs at every snapshot: one trace per shape.
+    G, _ = build_networks("tiny")
+    for _ in range(3):
+        list(generate_uint8(G, 4, 4, seed=1))
+    forward = _forward(G, 1.0)
+    assert forward.experimental_get_tracing_count() == 1
+    assert _forward(G, 0.7) is not forward
+    # The cache does not keep a generator alive.
+    gone = weakref.ref(G)
+    del G, forward
+    gc.collect()
+    assert gone() is None
