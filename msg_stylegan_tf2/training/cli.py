@@ -177,6 +177,17 @@ def resolve_mixed_precision(choice):
     return hardware.resolve_precision(found.cpu_flags, found.gpu_capabilities)
 
 
+def conversion_options(resolution, values):
+    """`create_from_images` options of a folder or zip: the resolution, and
+    each conversion option that `values` gives (only those: they are part of
+    the conversion's cache key, so a run and its resume build them alike)."""
+    conversion = {"resolution": resolution}
+    for name in CONVERSION_OPTIONS:
+        if values.get(name) is not None:
+            conversion[name] = values[name]
+    return conversion
+
+
 def _dataset(options, preset):
     # The TFRecord directory and the networks' data options (resolution,
     # channels, label size) it gives.
@@ -184,10 +195,8 @@ def _dataset(options, preset):
     from datasets.reader import describe
 
     source = options.get("dataset") or str(DEMO_ZIP)
-    conversion = {"resolution": options.get("resolution") or preset.G["resolution"]}
-    for name in CONVERSION_OPTIONS:  # Only when given: keeps the cache keys.
-        if options.get(name) is not None:
-            conversion[name] = options[name]
+    resolution = options.get("resolution") or preset.G["resolution"]
+    conversion = conversion_options(resolution, options)
     cache_dir = options.get("cache_dir")
     if options.get("dry_run"):
         tfrecord_dir, images = plan_dataset(source, cache_dir, **conversion)
@@ -297,12 +306,9 @@ def _trains_on(config, options):
     path = pathlib.Path(options["dataset"]).expanduser()
     if not path.exists() or (path.is_dir() and any(path.glob("*.tfrecords"))):
         return None
-    requested = config.requested or {}
-    conversion = {"resolution": config.G_kwargs["resolution"]}
-    for name in CONVERSION_OPTIONS:  # As the run's command gave them.
-        value = requested[name] if name in requested else options.get(name)
-        if value is not None:
-            conversion[name] = value
+    # The conversion options as the run's command gave them.
+    given = {**options, **(config.requested or {})}
+    conversion = conversion_options(config.G_kwargs["resolution"], given)
     try:
         return str(conversion_dir(path, options.get("cache_dir"), **conversion))
     except ValueError:  # Not a folder or zip: not the run's dataset either.
