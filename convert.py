@@ -41,8 +41,8 @@ def main(argv):
     from absl import logging
 
     logging.set_verbosity(logging.WARNING)
-    from msg_stylegan_tf2.export import export_saved_model
-    from msg_stylegan_tf2.legacy import load_network_pkl
+    from msg_stylegan_tf2.formats.export import export_saved_model
+    from msg_stylegan_tf2.formats.legacy import load_network_pkl
     from msg_stylegan_tf2.training.snapshot import write_network_run
 
     try:

@@ -52,7 +52,7 @@ def main(argv):
     from absl import logging
 
     logging.set_verbosity(logging.WARNING)
-    from msg_stylegan_tf2.export import export_saved_model, export_tflite
+    from msg_stylegan_tf2.formats.export import export_saved_model, export_tflite
     from msg_stylegan_tf2.training.snapshot import load_generator
 
     try:

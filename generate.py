@@ -167,7 +167,7 @@ def labelled_seeds(seeds, cols):
 def labels_for(size, class_index, label_rows, rows, columns):
     """The labels to pass to G for the seeds `rows` and `columns`, or
     ValueError naming the flag to fix."""
-    from msg_stylegan_tf2 import figures
+    from msg_stylegan_tf2.inference import figures
 
     network = f"--network={FLAGS.network}"
     flag = "--class" if class_index is not None else "--labels"
@@ -225,7 +225,7 @@ def check_w_flags():
 
 def load_w_files(G, flag):
     """The `Dlatents` of each file of --projected_w or --cols_w (`flag`)."""
-    from msg_stylegan_tf2.dlatents import load_dlatents
+    from msg_stylegan_tf2.formats.dlatents import load_dlatents
 
     loaded = []
     for path in FLAGS[flag].value or ():
@@ -265,7 +265,7 @@ def write_figure(G, seeds, cols, mix, psis, labels, outdir, progress):
     """Writes FLAGS.kind to `outdir`, the generator running FLAGS.batch images
     at a time; `progress(n)` after each forward pass."""
     from dnnlib.image_io import save_png, save_video
-    from msg_stylegan_tf2 import figures
+    from msg_stylegan_tf2.inference import figures
 
     psi, batch = FLAGS.truncation_psi, FLAGS.batch
     if FLAGS.kind == "seeds":
@@ -308,8 +308,8 @@ def png_names(files):
 def mixing_sides(G, row_files, col_files, seeds, cols, labels):
     """The rows and columns of --kind=mixing as `Dlatents`: the w files', or
     the seeds' mapped with their label rows (rows' first)."""
-    from msg_stylegan_tf2 import figures
-    from msg_stylegan_tf2.dlatents import Dlatents
+    from msg_stylegan_tf2.formats.dlatents import Dlatents
+    from msg_stylegan_tf2.inference import figures
 
     sides, start = [], 0
     for files, side_seeds in ((row_files, seeds), (col_files, cols)):
@@ -330,8 +330,8 @@ def write_w_figure(G, files, seeds, cols, mix, psis, labels, outdir, progress):
     --projected_w and the --cols_w files; returns the lines naming the PNG
     each file gave (--kind=seeds)."""
     from dnnlib.image_io import save_png, save_video
-    from msg_stylegan_tf2 import figures
-    from msg_stylegan_tf2.dlatents import Dlatents
+    from msg_stylegan_tf2.formats.dlatents import Dlatents
+    from msg_stylegan_tf2.inference import figures
 
     psi, batch = FLAGS.truncation_psi, FLAGS.batch
     row_files, col_files = files
@@ -391,8 +391,8 @@ def main(argv):
 
     tf = import_tensorflow()
     from dnnlib.progress import Progress
-    from msg_stylegan_tf2 import figures
-    from msg_stylegan_tf2.export import SavedModelGenerator
+    from msg_stylegan_tf2.formats.export import SavedModelGenerator
+    from msg_stylegan_tf2.inference import figures
     from msg_stylegan_tf2.training.snapshot import load_generator
 
     progress, lines = None, []

@@ -101,7 +101,7 @@ def output_dirs(targets, outdir):
 def make_distance():
     """The distance FLAGS ask for, with the VGG16 file checked before the
     network is loaded."""
-    from msg_stylegan_tf2.projection import LPIPSDistance, PyramidDistance
+    from msg_stylegan_tf2.inference.projection import LPIPSDistance, PyramidDistance
 
     weight = FLAGS.pyramid_weight
     if FLAGS.distance == "pyramid":
@@ -140,7 +140,7 @@ def project_batch(G, projector, paths, dirs, progress):
     """Projects one batch of targets; returns their last distances."""
     from datasets.images import load_image_file
     from dnnlib.image_io import Mp4Writer
-    from msg_stylegan_tf2.projection import synthesize
+    from msg_stylegan_tf2.inference.projection import synthesize
 
     side, channels = G.synthesis.resolution_log2, G.options["num_channels"]
     targets = np.stack([load_image_file(p, channels, 2**side) for p in paths])
@@ -189,8 +189,8 @@ def main(argv):
 
     tf = import_tensorflow()
     from dnnlib.progress import Progress
-    from msg_stylegan_tf2 import figures
-    from msg_stylegan_tf2.projection import Projector
+    from msg_stylegan_tf2.inference import figures
+    from msg_stylegan_tf2.inference.projection import Projector
     from msg_stylegan_tf2.training.snapshot import load_generator
 
     progress = None

@@ -119,7 +119,7 @@ def main(argv):
     from dnnlib.quiet_tf import import_tensorflow
 
     tf = import_tensorflow()
-    from msg_stylegan_tf2.evaluation import run_metrics
+    from msg_stylegan_tf2.inference.evaluation import run_metrics
 
     try:
         run_metrics(

@@ -23,7 +23,7 @@ from msg_stylegan_tf2.choices import (
     MIXED_PRECISION,
     STRATEGIES,
 )
-from msg_stylegan_tf2.presets import ARCHS, PRESETS
+from msg_stylegan_tf2.networks.presets import ARCHS, PRESETS
 from msg_stylegan_tf2.training.cli import default_help as default
 from msg_stylegan_tf2.training.resume import CONVERSION_DEFAULTS
 

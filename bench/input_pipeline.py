@@ -26,8 +26,8 @@ from absl import app, flags  # noqa: E402
 
 from datasets.export import write_arrays  # noqa: E402
 from datasets.reader import describe, make_dataset  # noqa: E402
-from msg_stylegan_tf2.networks import build_networks  # noqa: E402
-from msg_stylegan_tf2.pyramid import downsample_pyramid, uint8_to_float  # noqa: E402
+from msg_stylegan_tf2.networks.build import build_networks  # noqa: E402
+from msg_stylegan_tf2.networks.pyramid import downsample_pyramid, uint8_to_float  # noqa: E402
 
 flags.DEFINE_list("resolutions", ["64", "256", "1024"], "Resolutions to measure.")
 flags.DEFINE_integer("batch", 16, "Global batch size.")

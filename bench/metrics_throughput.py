@@ -98,8 +98,8 @@ def vgg16_state_dict():
 
 def vgg16_rows(images, batch, seconds):
     """Precision/recall and PPL rows (VGG16 features, k-NN balls, LPIPS, PPL)."""
-    from msg_stylegan_tf2.evaluation import ppl_generator
-    from msg_stylegan_tf2.networks import build_networks
+    from msg_stylegan_tf2.inference.evaluation import ppl_generator
+    from msg_stylegan_tf2.networks.build import build_networks
 
     state = vgg16_state_dict()
     network = VGG16Features(state)

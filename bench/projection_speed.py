@@ -1,5 +1,5 @@
 """Projection speed: milliseconds per step of `project.py`'s optimisation
-(`msg_stylegan_tf2.projection.Projector`), with the pyramid distance and with
+(`msg_stylegan_tf2.inference.projection.Projector`), with the pyramid distance and with
 LPIPS, in one run, and their ratio.
 
 The generator is an untrained preset (a step costs the same whatever the
@@ -29,12 +29,12 @@ from dnnlib import hardware  # noqa: E402
 from dnnlib.torch_checkpoint import load_state_dict  # noqa: E402
 from metrics.lpips import LPIPS, load_lin_weights  # noqa: E402
 from msg_stylegan_tf2.choices import ProjectionOptions  # noqa: E402
-from msg_stylegan_tf2.networks import build_networks  # noqa: E402
-from msg_stylegan_tf2.projection import (  # noqa: E402
+from msg_stylegan_tf2.inference.projection import (  # noqa: E402
     LPIPSDistance,
     Projector,
     PyramidDistance,
 )
+from msg_stylegan_tf2.networks.build import build_networks  # noqa: E402
 
 flags.DEFINE_string("preset", "demo_32", "Generator preset (untrained).")
 flags.DEFINE_integer("targets", 1, "Targets optimised together.")

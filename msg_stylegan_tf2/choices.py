@@ -15,10 +15,10 @@ LOSS_NAMES = (
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 # "auto": bf16 where the hardware has it, else "off" (dnnlib/hardware.py).
 MIXED_PRECISION = ("auto", "off", "bf16", "fp16")
-# What D sees (msg_stylegan_tf2/augment.py).
+# What D sees (msg_stylegan_tf2/training/augment.py).
 AUGMENTS = ("none", "diffaug", "ada")
 # Images per forward pass of the generator in generate.py, run_metrics.py and
-# the figures (msg_stylegan_tf2/figures.py): bounds their memory.
+# the figures (msg_stylegan_tf2/inference/figures.py): bounds their memory.
 GENERATE_BATCH = 32
 # Targets project.py optimises together: bounds its memory.
 PROJECT_BATCH = 8
@@ -27,7 +27,7 @@ PROJECT_BATCH = 8
 @dataclasses.dataclass(frozen=True)
 class ProjectionOptions:
     """stylegan2-ada's `project()` arguments and defaults (its seed 303 too),
-    and `w_plus`: one w per layer (msg_stylegan_tf2/projection.py)."""
+    and `w_plus`: one w per layer (msg_stylegan_tf2/inference/projection.py)."""
 
     num_steps: int = 1000
     w_avg_samples: int = 10000

@@ -8,7 +8,7 @@ import pickle
 import sys
 import types
 
-from msg_stylegan_tf2.official import official_variables
+from msg_stylegan_tf2.networks.official import official_variables
 
 BUILD_FUNCS = {"G": "G_style", "D": "D_basic"}  # By our variables' prefix.
 COMPONENTS = {"G_mapping": "mapping", "G_synthesis": "synthesis"}

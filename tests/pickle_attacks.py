@@ -22,7 +22,7 @@ import sys
 path, kind = sys.argv[1], sys.argv[2]
 try:
     if kind == "network":
-        from msg_stylegan_tf2 import legacy
+        from msg_stylegan_tf2.formats import legacy
         legacy.load_network_pkl(path)
     else:
         from datasets.classic_sources import cifar_batch, read_pickles

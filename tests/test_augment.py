@@ -1,10 +1,12 @@
-"""Pyramid-consistent DiffAugment and ADA's p (msg_stylegan_tf2/augment.py)."""
+"""Pyramid-consistent DiffAugment and ADA's p (msg_stylegan_tf2/training/augment.py)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.augment import (
+from msg_stylegan_tf2.networks.build import build_networks
+from msg_stylegan_tf2.networks.pyramid import downsample_pyramid
+from msg_stylegan_tf2.training.augment import (
     OPERATIONS,
     AdaptiveProbability,
     AugmentedD,
@@ -13,8 +15,6 @@ from msg_stylegan_tf2.augment import (
     draw,
     translation_pixels,
 )
-from msg_stylegan_tf2.networks import build_networks
-from msg_stylegan_tf2.pyramid import downsample_pyramid
 
 
 def smooth_images(n, side, seed=0):
@@ -222,8 +222,8 @@ def test_p_holds_when_r_t_equals_the_target():
 
 
 def test_an_unknown_augmentation_is_refused():
-    from msg_stylegan_tf2.losses import make_loss
     from msg_stylegan_tf2.training.growth import whole_pyramids
+    from msg_stylegan_tf2.training.losses import make_loss
     from msg_stylegan_tf2.training.state import TrainingState
     from msg_stylegan_tf2.training.steps import TrainSteps
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.layers import EqualizedDense
-from msg_stylegan_tf2.losses import make_loss
-from msg_stylegan_tf2.network_base import dtype_policy_scope
-from msg_stylegan_tf2.networks import build_networks
-from msg_stylegan_tf2.presets import get_preset
+from msg_stylegan_tf2.networks.build import build_networks
+from msg_stylegan_tf2.networks.layers import EqualizedDense
+from msg_stylegan_tf2.networks.network_base import dtype_policy_scope
+from msg_stylegan_tf2.networks.presets import get_preset
 from msg_stylegan_tf2.training.config import TrainingConfig
 from msg_stylegan_tf2.training.growth import whole_pyramids
+from msg_stylegan_tf2.training.losses import make_loss
 from msg_stylegan_tf2.training.state import PRECISION_POLICIES, build_state
 from msg_stylegan_tf2.training.steps import TrainSteps
 

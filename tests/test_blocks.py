@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.blocks import Combine, DBlock, GBlock, LayerEpilogue
+from msg_stylegan_tf2.networks.blocks import Combine, DBlock, GBlock, LayerEpilogue
 
 STYLE = {"use_noise": True, "use_instance_norm": True, "use_styles": True}
 

@@ -7,8 +7,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from msg_stylegan_tf2.dlatents import MAX_W_PER_FILE, Dlatents, load_dlatents
-from msg_stylegan_tf2.networks import build_networks
+from msg_stylegan_tf2.formats.dlatents import MAX_W_PER_FILE, Dlatents, load_dlatents
+from msg_stylegan_tf2.networks.build import build_networks
 
 SIDES = (4, 4, 8, 8, 16, 16)  # tiny: 16x16, 6 layers, dlatent_size 16.
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.evaluation import _forward, generate_uint8
-from msg_stylegan_tf2.networks import build_networks
+from msg_stylegan_tf2.inference.evaluation import _forward, generate_uint8
+from msg_stylegan_tf2.networks.build import build_networks
 
 
 def assert_images_equal(a, b):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.export import export_saved_model, export_tflite
-from msg_stylegan_tf2.networks import build_networks
-from msg_stylegan_tf2.pyramid import float_to_uint8
+from msg_stylegan_tf2.formats.export import export_saved_model, export_tflite
+from msg_stylegan_tf2.networks.build import build_networks
+from msg_stylegan_tf2.networks.pyramid import float_to_uint8
 from msg_stylegan_tf2.training.snapshot import write_network_run
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -177,8 +177,8 @@ def test_export_refuses_an_existing_directory(tmp_path):
 
 
 def test_figures_from_a_saved_model_match_the_generator(tmp_path):
-    from msg_stylegan_tf2 import figures
-    from msg_stylegan_tf2.export import SavedModelGenerator
+    from msg_stylegan_tf2.formats.export import SavedModelGenerator
+    from msg_stylegan_tf2.inference import figures
 
     G, _ = build_networks("tiny")
     path = export_saved_model(G, tmp_path / "model")

@@ -18,7 +18,7 @@ from metrics.feature_moments import FeatureMoments
 from metrics.frechet import feature_statistics
 from metrics.inception import InceptionNetwork
 from metrics.registry import MetricOptions
-from msg_stylegan_tf2.evaluation import all_real_batches, run_metrics
+from msg_stylegan_tf2.inference.evaluation import all_real_batches, run_metrics
 
 NUM_REALS = 13  # Batches of 4: 4, 4, 4 and 1.
 
@@ -126,7 +126,7 @@ def test_fid_full_counts_every_real_once_and_caches_them(dataset, tmp_path):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, dataset):
-    from msg_stylegan_tf2.networks import build_networks
+    from msg_stylegan_tf2.networks.build import build_networks
     from msg_stylegan_tf2.training.config import TrainingConfig
     from msg_stylegan_tf2.training.snapshot import write_network_run
 
@@ -212,7 +212,7 @@ def test_vgg16_is_checked_before_the_generator_is_loaded(tmp_path):
 def test_the_trainer_checks_vgg16_and_the_generator_at_start_up(run_dir, tmp_path):
     import dataclasses
 
-    from msg_stylegan_tf2.evaluation import load_metric_networks
+    from msg_stylegan_tf2.inference.evaluation import load_metric_networks
     from msg_stylegan_tf2.training.config import TrainingConfig
 
     config = TrainingConfig.load(run_dir)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2 import figures
-from msg_stylegan_tf2.networks import build_networks
+from msg_stylegan_tf2.inference import figures
+from msg_stylegan_tf2.networks.build import build_networks
 
 
 def assert_images_equal(a, b):

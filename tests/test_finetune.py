@@ -10,8 +10,8 @@ import tensorflow as tf
 from legacy_helpers import official_pickle
 from train_helpers import ROOT, STEP_KIMG, options
 
-from msg_stylegan_tf2.networks import build_networks
-from msg_stylegan_tf2.official import official_variables
+from msg_stylegan_tf2.networks.build import build_networks
+from msg_stylegan_tf2.networks.official import official_variables
 from msg_stylegan_tf2.training import cli, finetune
 from msg_stylegan_tf2.training.loop import Trainer
 

@@ -13,8 +13,8 @@ import PIL.Image
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2 import figures
-from msg_stylegan_tf2.networks import build_networks
+from msg_stylegan_tf2.inference import figures
+from msg_stylegan_tf2.networks.build import build_networks
 from msg_stylegan_tf2.training.snapshot import write_network_run
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -108,7 +108,7 @@ OUT_OF_MEMORY = """
 import runpy, sys
 from dnnlib.quiet_tf import import_tensorflow
 tf = import_tensorflow()
-from msg_stylegan_tf2 import figures
+from msg_stylegan_tf2.inference import figures
 
 def exhausted(*args, **kwargs):
     raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
@@ -227,7 +227,7 @@ def test_label_flags_are_checked_before_tensorflow(tmp_path):
 def projected(tmp_path_factory):
     """A tiny run whose images stay in [-1, 1] (ToRGB x 0.3) and whose noise
     counts (weights 1), and project.py's folders for two of its images."""
-    from msg_stylegan_tf2.projection import synthesize
+    from msg_stylegan_tf2.inference.projection import synthesize
 
     keras.utils.set_random_seed(2)  # Module-scoped: made before the per-test seed.
     G, D = build_networks("tiny")

@@ -4,8 +4,8 @@ import keras
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.networks import build_networks
-from msg_stylegan_tf2.presets import get_preset
+from msg_stylegan_tf2.networks.build import build_networks
+from msg_stylegan_tf2.networks.presets import get_preset
 from msg_stylegan_tf2.training.config import TrainingConfig
 from msg_stylegan_tf2.training.growth import (
     FixedGrowth,

@@ -1,6 +1,6 @@
-"""Tests of msg_stylegan_tf2.layers and ops against numpy references (NHWC), which
-follow the official TF1 ops of training/networks_stylegan.py; the equalized
-Dense and Conv2D layers are in test_layers_equalized.py."""
+"""Tests of msg_stylegan_tf2.networks.layers and ops against numpy references
+(NHWC), which follow the official TF1 ops of training/networks_stylegan.py; the
+equalized Dense and Conv2D layers are in test_layers_equalized.py."""
 
 import math
 import re
@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from layer_helpers import ATOL, np_correlate, np_down, np_up, rand
 
-from msg_stylegan_tf2.layers import (
+from msg_stylegan_tf2.networks.layers import (
     Bias,
     Blur,
     Downscale2D,
@@ -24,7 +24,7 @@ from msg_stylegan_tf2.layers import (
     Upscale2D,
     fold_in_seed,
 )
-from msg_stylegan_tf2.ops import downscale2d, upscale2d
+from msg_stylegan_tf2.networks.ops import downscale2d, upscale2d
 
 
 # Numpy references.

@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.losses import make_loss
-from msg_stylegan_tf2.networks import (
+from msg_stylegan_tf2.networks.build import (
     assign_official_variables,
     build_networks,
     official_variables,
 )
-from msg_stylegan_tf2.presets import get_preset
+from msg_stylegan_tf2.networks.presets import get_preset
 from msg_stylegan_tf2.training import cli
 from msg_stylegan_tf2.training.config import TrainingConfig
 from msg_stylegan_tf2.training.growth import whole_pyramids
 from msg_stylegan_tf2.training.loss_scale import DynamicLossScale
+from msg_stylegan_tf2.training.losses import make_loss
 from msg_stylegan_tf2.training.state import TrainingState, build_state
 from msg_stylegan_tf2.training.steps import TrainSteps
 

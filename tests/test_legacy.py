@@ -19,7 +19,7 @@ import numpy as np
 import pickle_attacks
 import pytest
 
-from msg_stylegan_tf2 import legacy
+from msg_stylegan_tf2.formats import legacy
 
 DATA = pathlib.Path(__file__).parent / "data" / "official"
 
@@ -397,7 +397,7 @@ def test_convert_writes_a_run_directory_generate_can_use(tmp_path):
 
 def test_tools_take_the_pickle_as_network(tmp_path):
     from datasets.export import write_arrays
-    from msg_stylegan_tf2.evaluation import run_metrics
+    from msg_stylegan_tf2.inference.evaluation import run_metrics
 
     pkl = DATA / "network-snapshot-unfused.pkl"
     with pytest.raises(ValueError, match="`dataset` is required with a network pickle"):

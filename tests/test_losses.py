@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.discriminator import Discriminator
-from msg_stylegan_tf2.generator import Generator
-from msg_stylegan_tf2.losses import LOSSES, gradient_penalty_terms, make_loss
-from msg_stylegan_tf2.official import assign_official_variables
-from msg_stylegan_tf2.pyramid import downsample_pyramid
+from msg_stylegan_tf2.networks.discriminator import Discriminator
+from msg_stylegan_tf2.networks.generator import Generator
+from msg_stylegan_tf2.networks.official import assign_official_variables
+from msg_stylegan_tf2.networks.pyramid import downsample_pyramid
+from msg_stylegan_tf2.training.losses import LOSSES, gradient_penalty_terms, make_loss
 
 DATA = pathlib.Path(__file__).parent / "data" / "official"
 REAL = np.array([1.5, -0.5, 0.25, 2.0], np.float32)
@@ -470,6 +470,6 @@ def test_g_logistic_nonsaturating_matches_official(official_losses):
 
 def test_loss_names_for_the_command_line_match_the_registry():
     from msg_stylegan_tf2.choices import LOSS_NAMES
-    from msg_stylegan_tf2.losses import LOSSES
+    from msg_stylegan_tf2.training.losses import LOSSES
 
     assert tuple(LOSSES) == LOSS_NAMES

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.networks import (
+from msg_stylegan_tf2.networks.build import (
     COMBINE_FUNCTIONS,
     PRESETS,
     Discriminator,

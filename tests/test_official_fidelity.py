@@ -11,9 +11,12 @@ import pathlib
 import numpy as np
 import pytest
 
-from msg_stylegan_tf2.discriminator import Discriminator
-from msg_stylegan_tf2.generator import Generator
-from msg_stylegan_tf2.official import assign_official_variables, official_variables
+from msg_stylegan_tf2.networks.discriminator import Discriminator
+from msg_stylegan_tf2.networks.generator import Generator
+from msg_stylegan_tf2.networks.official import (
+    assign_official_variables,
+    official_variables,
+)
 
 DATA = pathlib.Path(__file__).parent / "data" / "official"
 ATOL = 1e-4

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.ops import upscale2d
+from msg_stylegan_tf2.networks.ops import upscale2d
 
 
 def np_block_sums(dy, factor):

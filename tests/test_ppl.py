@@ -156,7 +156,7 @@ def vgg16():
 
 @pytest.fixture(scope="module")
 def tiny_G():
-    from msg_stylegan_tf2.networks import build_networks
+    from msg_stylegan_tf2.networks.build import build_networks
 
     G, _ = build_networks("tiny")
     for epilogue in G.synthesis.epilogues:  # Noise counts.
@@ -169,7 +169,7 @@ def never(*args):
 
 
 def test_ppl_metric_is_lpips_path_lengths_filtered(vgg16, tiny_G):
-    from msg_stylegan_tf2.evaluation import ppl_generator
+    from msg_stylegan_tf2.inference.evaluation import ppl_generator
 
     generator = ppl_generator(tiny_G)
     options = MetricOptions(
@@ -204,7 +204,7 @@ def test_ppl_crop_names_its_result(vgg16):
 
 
 def test_ppl_generator_maps_truncates_and_synthesises_per_seed_row(tiny_G):
-    from msg_stylegan_tf2.evaluation import ppl_generator
+    from msg_stylegan_tf2.inference.evaluation import ppl_generator
 
     z = np.random.RandomState(0).randn(2, tiny_G.latent_size).astype(np.float32)
     w = np.asarray(tiny_G.mapping(z, None))
@@ -225,8 +225,8 @@ def test_ppl_generator_maps_truncates_and_synthesises_per_seed_row(tiny_G):
 
 
 def test_ppl_runs_in_float32_for_a_mixed_precision_generator(tiny_G):
-    from msg_stylegan_tf2.evaluation import float32_generator, ppl_generator
-    from msg_stylegan_tf2.network_base import dtype_policy_scope
+    from msg_stylegan_tf2.inference.evaluation import float32_generator, ppl_generator
+    from msg_stylegan_tf2.networks.network_base import dtype_policy_scope
 
     config = {**tiny_G.get_config(), "dtype": "mixed_bfloat16"}
     with dtype_policy_scope("mixed_bfloat16"):
@@ -244,8 +244,11 @@ def test_ppl_runs_in_float32_for_a_mixed_precision_generator(tiny_G):
 
 
 def test_ppl_refuses_a_generator_without_mapping_and_synthesis():
-    from msg_stylegan_tf2.evaluation import check_generator_metrics, ppl_generator
-    from msg_stylegan_tf2.networks import build_networks
+    from msg_stylegan_tf2.inference.evaluation import (
+        check_generator_metrics,
+        ppl_generator,
+    )
+    from msg_stylegan_tf2.networks.build import build_networks
 
     G, _ = build_networks("tiny_progan")
     with pytest.raises(ValueError, match="this ProGANGenerator has none"):
@@ -301,7 +304,7 @@ class StyleModule(tf.Module):
 
 
 def test_a_saved_models_signatures_for_ppl(tiny_G, tmp_path):
-    from msg_stylegan_tf2.evaluation import SavedModelNetwork, ppl_generator
+    from msg_stylegan_tf2.inference.evaluation import SavedModelNetwork, ppl_generator
 
     tiny_G.dlatent_avg.assign(tf.fill(tiny_G.dlatent_avg.shape, 0.3))
     module = StyleModule(tiny_G)

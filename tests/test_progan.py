@@ -15,8 +15,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from msg_stylegan_tf2.official import assign_official_variables, official_shape
-from msg_stylegan_tf2.progan import ProGANGenerator
+from msg_stylegan_tf2.networks.official import assign_official_variables, official_shape
+from msg_stylegan_tf2.networks.progan import ProGANGenerator
 
 DATA = pathlib.Path(__file__).parent / "data" / "official"
 ATOL = 1e-4

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.fade import input_gradient_scale, split_lod
-from msg_stylegan_tf2.official import assign_official_variables
-from msg_stylegan_tf2.progan import ProGANGenerator
-from msg_stylegan_tf2.progan_discriminator import ProGANDiscriminator
+from msg_stylegan_tf2.networks.fade import input_gradient_scale, split_lod
+from msg_stylegan_tf2.networks.official import assign_official_variables
+from msg_stylegan_tf2.networks.progan import ProGANGenerator
+from msg_stylegan_tf2.networks.progan_discriminator import ProGANDiscriminator
 from msg_stylegan_tf2.training.schedule import progressive_phase
 
 DATA = pathlib.Path(__file__).parent / "data" / "official"
@@ -153,7 +153,7 @@ def test_schedule_follows_the_official_training_schedule():
 
 @pytest.mark.parametrize("resolution", [1024, 256, 128, 32])
 def test_param_counts_equal_the_official_networks(resolution):
-    from msg_stylegan_tf2.networks import build_networks, count_params
+    from msg_stylegan_tf2.networks.build import build_networks, count_params
 
     counts = json.loads((DATA / "progan_param_counts.json").read_text())
     G, D = build_networks(f"progan_{resolution}")

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.generator import Generator
-from msg_stylegan_tf2.projection import (
+from msg_stylegan_tf2.inference.projection import (
     Adam,
     LPIPSDistance,
     ProjectionOptions,
@@ -21,7 +20,8 @@ from msg_stylegan_tf2.projection import (
     w_noise_scale,
     w_statistics,
 )
-from msg_stylegan_tf2.pyramid import downsample_pyramid
+from msg_stylegan_tf2.networks.generator import Generator
+from msg_stylegan_tf2.networks.pyramid import downsample_pyramid
 
 TINY_G = dict(
     resolution=16,

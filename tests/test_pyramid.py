@@ -3,7 +3,11 @@
 import numpy as np
 import tensorflow as tf
 
-from msg_stylegan_tf2.pyramid import downsample_pyramid, float_to_uint8, uint8_to_float
+from msg_stylegan_tf2.networks.pyramid import (
+    downsample_pyramid,
+    float_to_uint8,
+    uint8_to_float,
+)
 
 
 def test_pyramid_levels_are_2x2_means_in_minus_one_one():

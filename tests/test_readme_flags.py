@@ -175,7 +175,7 @@ def test_the_checks_read_markdown():
     assert README_FLAG.findall("pip install --no-cache-dir") == ["no-cache-dir"]
     assert names_cli("run `python train.py --x`", "train")
     assert not names_cli("bench/train_throughput.py", "train")
-    assert not names_cli("msg_stylegan_tf2/export.py", "export")
+    assert not names_cli("msg_stylegan_tf2/formats/export.py", "export")
     readme = "\n".join(
         [
             "# Title: a.py",

@@ -12,7 +12,7 @@ import PIL.Image
 import pytest
 
 from metrics.names import parse_metric
-from msg_stylegan_tf2.evaluation import make_evaluator, run_metrics
+from msg_stylegan_tf2.inference.evaluation import make_evaluator, run_metrics
 from msg_stylegan_tf2.training import cli
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from train_helpers import options
 
-from msg_stylegan_tf2.networks import build_networks
+from msg_stylegan_tf2.networks.build import build_networks
 from msg_stylegan_tf2.training import cli
 from msg_stylegan_tf2.training.snapshot import load_networks, write_network_run
 

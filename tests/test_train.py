@@ -494,7 +494,7 @@ def test_auto_preset_trains_a_64x64_folder_at_64_with_small_widths(tmp_path, cap
 
 
 def test_auto_preset_by_resolution_and_device():
-    from msg_stylegan_tf2.presets import auto_preset
+    from msg_stylegan_tf2.networks.presets import auto_preset
 
     assert auto_preset(16, False)[0] == "small_32"
     assert auto_preset(32, False)[0] == "small_32"

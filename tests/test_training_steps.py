@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msg_stylegan_tf2.augment import AdaptiveProbability
-from msg_stylegan_tf2.losses import make_loss
-from msg_stylegan_tf2.networks import (
+from msg_stylegan_tf2.networks.build import (
     assign_official_variables,
     build_networks,
     official_variables,
 )
+from msg_stylegan_tf2.training.augment import AdaptiveProbability
 from msg_stylegan_tf2.training.ema import pair_weights, update_ema
 from msg_stylegan_tf2.training.growth import GrowingViews, whole_pyramids
 from msg_stylegan_tf2.training.loss_scale import DynamicLossScale
+from msg_stylegan_tf2.training.losses import make_loss
 from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
 from msg_stylegan_tf2.training.state import TrainingState
 from msg_stylegan_tf2.training.steps import TrainSteps
@@ -241,7 +241,7 @@ def top_singular_value(kernel):
 
 
 def test_spectral_norm_keeps_each_d_kernel_near_unit_norm():
-    from msg_stylegan_tf2.networks import Discriminator
+    from msg_stylegan_tf2.networks.build import Discriminator
 
     G, plain_D = build_networks("tiny", use_noise=False)
     Gs, _ = build_networks("tiny", use_noise=False)

@@ -44,7 +44,7 @@ def default_help(name):
     """What leaving option `name` out means, for help texts: TrainingConfig's
     default and the presets that set their own, e.g. `default 10; demo_32: 4`.
     """
-    from msg_stylegan_tf2.presets import ARCHS, PRESETS
+    from msg_stylegan_tf2.networks.presets import ARCHS, PRESETS
 
     base = option_default(name)
     by_value = {}
@@ -88,7 +88,7 @@ def preset_name(options):
     official pickle, the preset whose networks have its shapes); else "auto"
     for a `--dataset` (MSG-StyleGAN), else the default preset of `--arch` (the
     demo)."""
-    from msg_stylegan_tf2.presets import DEFAULT_PRESETS, PRESETS
+    from msg_stylegan_tf2.networks.presets import DEFAULT_PRESETS, PRESETS
 
     if options.get("preset"):
         return options["preset"]
@@ -126,7 +126,7 @@ def _auto_preset(options):
     import tensorflow as tf
 
     from datasets.cache import dataset_resolution
-    from msg_stylegan_tf2.presets import auto_preset
+    from msg_stylegan_tf2.networks.presets import auto_preset
 
     if options.get("arch") not in (None, "msg_stylegan"):
         raise ValueError(
@@ -233,7 +233,7 @@ def check_r1_interval(r1_interval, loss, r1_gamma, r2_gamma):
     """
     if r1_interval == 1:
         return
-    from msg_stylegan_tf2.losses import make_loss
+    from msg_stylegan_tf2.training.losses import make_loss
 
     made = make_loss(loss, r1_gamma, r2_gamma)
     if not (made.r1_gamma > 0 or made.r2_gamma > 0):
@@ -249,7 +249,7 @@ def build_config(options):
     Folders and zips are converted once into the cache; with `dry_run` they
     are only described (the first image's header, the number of images)."""
     from datasets.cache import DEMO_ZIP
-    from msg_stylegan_tf2.presets import get_preset
+    from msg_stylegan_tf2.networks.presets import get_preset
     from msg_stylegan_tf2.training.config import TrainingConfig
 
     preset_id = preset_name(options)
@@ -375,7 +375,10 @@ def run(options, given=()):
 
     logging.set_verbosity(logging.WARNING)
     from dnnlib.run_dir import Log, RunLock, create_run_dir
-    from msg_stylegan_tf2.evaluation import load_metric_networks, make_evaluator
+    from msg_stylegan_tf2.inference.evaluation import (
+        load_metric_networks,
+        make_evaluator,
+    )
     from msg_stylegan_tf2.training.config import TrainingConfig
     from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
     from msg_stylegan_tf2.training.snapshot import (

@@ -7,7 +7,7 @@ import pathlib
 import types
 import typing
 
-from msg_stylegan_tf2.presets import ARCHS
+from msg_stylegan_tf2.networks.presets import ARCHS
 from msg_stylegan_tf2.training.resume import RESUME_MUST_EQUAL
 from msg_stylegan_tf2.validation import check_option_size, is_name, is_plain_option
 

@@ -2,7 +2,7 @@
 pickle's networks (G, D, Gs and the W average), with fresh optimizers at kimg 0.
 """
 
-from msg_stylegan_tf2.official import (
+from msg_stylegan_tf2.networks.official import (
     assign_official_variables,
     official_shape,
     official_variables,
@@ -40,7 +40,7 @@ def check_source(source, config, path):
     """Raises a one-line ValueError, before a run starts, when the source's
     networks do not fit the run's: another data shape (resolution, channels,
     label size), or other weights (another preset)."""
-    from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
+    from msg_stylegan_tf2.networks.build import DISCRIMINATORS, GENERATORS
 
     theirs = source["G"].get_config()
     differs = [
@@ -106,8 +106,8 @@ def matching_preset(path):
             the shapes, the options that differ), or the pickle's own errors
             (`legacy.pickle_shapes`).
     """
-    from msg_stylegan_tf2.legacy import pickle_shapes
-    from msg_stylegan_tf2.presets import PRESETS
+    from msg_stylegan_tf2.formats.legacy import pickle_shapes
+    from msg_stylegan_tf2.networks.presets import PRESETS
 
     shapes, options = pickle_shapes(path)
     data = {k: options["G"][k] for k in DATA_OPTIONS if k in options["G"]}
@@ -146,7 +146,7 @@ def _preset_networks(preset, data):
     # `data`, built in a throwaway graph; None when the preset cannot take it.
     import tensorflow as tf
 
-    from msg_stylegan_tf2.networks import build_networks
+    from msg_stylegan_tf2.networks.build import build_networks
 
     with tf.Graph().as_default():
         try:

@@ -12,7 +12,7 @@ import math
 
 import tensorflow as tf
 
-from msg_stylegan_tf2.fade import input_gradient_scale, split_lod
+from msg_stylegan_tf2.networks.fade import input_gradient_scale, split_lod
 from msg_stylegan_tf2.training.schedule import progressive_phase
 
 

@@ -14,9 +14,9 @@ import tensorflow as tf
 from datasets.reader import describe, images_used, make_dataset, read_error
 from dnnlib.image_io import image_grid, save_png
 from dnnlib.jsonl import JsonLines
-from msg_stylegan_tf2.losses import make_loss
 from msg_stylegan_tf2.training import snapshot
 from msg_stylegan_tf2.training.growth import make_growth
+from msg_stylegan_tf2.training.losses import make_loss
 from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
 from msg_stylegan_tf2.training.signals import StopFlag
 from msg_stylegan_tf2.training.stability import Stability

@@ -239,7 +239,7 @@ def load_networks(path, names=("G", "D", "Gs")):
 
     path = pathlib.Path(path).expanduser()
     if path.suffix == ".pkl":
-        from msg_stylegan_tf2.legacy import load_network_pkl
+        from msg_stylegan_tf2.formats.legacy import load_network_pkl
 
         networks = load_network_pkl(path)
         return {name: networks[name] for name in names}, None, str(path)
@@ -279,7 +279,7 @@ def check_networks_fit(config, run_dir, checkpoints):
 
 def _builders(config, names):
     # {name: build()} of the run's networks, built on call.
-    from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
+    from msg_stylegan_tf2.networks.build import DISCRIMINATORS, GENERATORS
 
     def builder(cls, kwargs):
         def build():
@@ -304,7 +304,7 @@ def _check_size(builds, run_dir, checkpoints):
     # bytes (each stored float32 parameter takes 4; networks may share them),
     # checked before anything is allocated. One fitting checkpoint is enough:
     # a resume falls back past a corrupt newest one.
-    from msg_stylegan_tf2.network_base import described_parameters
+    from msg_stylegan_tf2.networks.network_base import described_parameters
 
     try:
         described = sum(described_parameters(build) for build in builds.values())
@@ -363,7 +363,7 @@ def write_network_run(G, D, Gs, out_dir, note=""):
     Raises:
         ValueError: when `out_dir` exists.
     """
-    from msg_stylegan_tf2.progan import ProGANGenerator
+    from msg_stylegan_tf2.networks.progan import ProGANGenerator
     from msg_stylegan_tf2.training.config import TrainingConfig
 
     arch = "msg_stylegan"

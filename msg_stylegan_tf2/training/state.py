@@ -5,8 +5,8 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from msg_stylegan_tf2.augment import AdaptiveProbability
-from msg_stylegan_tf2.networks import DISCRIMINATORS, GENERATORS
+from msg_stylegan_tf2.networks.build import DISCRIMINATORS, GENERATORS
+from msg_stylegan_tf2.training.augment import AdaptiveProbability
 from msg_stylegan_tf2.training.loss_scale import DynamicLossScale
 
 PRECISION_POLICIES = {

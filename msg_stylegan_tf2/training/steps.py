@@ -11,9 +11,9 @@ import functools
 
 import tensorflow as tf
 
-from msg_stylegan_tf2.augment import AugmentedD, draw, slice_draw
 from msg_stylegan_tf2.choices import AUGMENTS
-from msg_stylegan_tf2.pyramid import uint8_to_float
+from msg_stylegan_tf2.networks.pyramid import uint8_to_float
+from msg_stylegan_tf2.training.augment import AugmentedD, draw, slice_draw
 from msg_stylegan_tf2.training.ema import pair_weights, update_ema
 from msg_stylegan_tf2.training.stats import SQUARES
 

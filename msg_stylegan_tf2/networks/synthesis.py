@@ -7,11 +7,11 @@ NHWC. The synthesis output is an image pyramid: a list of
 import keras
 import tensorflow as tf
 
-from msg_stylegan_tf2 import official
-from msg_stylegan_tf2.blocks import GBlock
-from msg_stylegan_tf2.layers import EqualizedDense, PixelNorm
-from msg_stylegan_tf2.network_base import dtype_policy_scope
-from msg_stylegan_tf2.ops import NONLINEARITIES, SQRT2, feature_maps
+from msg_stylegan_tf2.networks import official
+from msg_stylegan_tf2.networks.blocks import GBlock
+from msg_stylegan_tf2.networks.layers import EqualizedDense, PixelNorm
+from msg_stylegan_tf2.networks.network_base import dtype_policy_scope
+from msg_stylegan_tf2.networks.ops import NONLINEARITIES, SQRT2, feature_maps
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
 
 

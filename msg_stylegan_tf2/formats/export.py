@@ -10,7 +10,7 @@ import pathlib
 import tensorflow as tf
 
 from dnnlib.atomic import atomic_directory
-from msg_stylegan_tf2.pyramid import float_to_uint8
+from msg_stylegan_tf2.networks.pyramid import float_to_uint8
 
 
 class GeneratorModule(tf.Module):

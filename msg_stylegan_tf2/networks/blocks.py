@@ -7,8 +7,8 @@ round-trips them."""
 import keras
 import tensorflow as tf
 
-from msg_stylegan_tf2 import official
-from msg_stylegan_tf2.layers import (
+from msg_stylegan_tf2.networks import official
+from msg_stylegan_tf2.networks.layers import (
     Bias,
     Blur,
     EqualizedConv2D,
@@ -20,7 +20,7 @@ from msg_stylegan_tf2.layers import (
     StyleMod,
     fold_in_seed,
 )
-from msg_stylegan_tf2.ops import SQRT2, apply_activation, downscale2d
+from msg_stylegan_tf2.networks.ops import SQRT2, apply_activation, downscale2d
 from msg_stylegan_tf2.validation import check_choice
 
 COMBINE_FUNCTIONS = ("simple", "lin_cat", "cat_lin")

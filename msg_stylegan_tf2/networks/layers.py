@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from msg_stylegan_tf2.ops import (
+from msg_stylegan_tf2.networks.ops import (
     ACTIVATIONS,
     SQRT2,
     apply_activation,

@@ -11,7 +11,7 @@ import abc
 
 import tensorflow as tf
 
-from msg_stylegan_tf2.pyramid import downsample_pyramid
+from msg_stylegan_tf2.networks.pyramid import downsample_pyramid
 
 
 def _scores(D, images, labels):

@@ -4,11 +4,11 @@ synthesis with a ToRGB at every block. NHWC; returns an image pyramid."""
 import numpy as np
 import tensorflow as tf
 
-from msg_stylegan_tf2 import official
-from msg_stylegan_tf2.blocks import spectral_norm_layers
-from msg_stylegan_tf2.layers import enable_spectral_norm
-from msg_stylegan_tf2.network_base import Network
-from msg_stylegan_tf2.synthesis import Mapping, Synthesis
+from msg_stylegan_tf2.networks import official
+from msg_stylegan_tf2.networks.blocks import spectral_norm_layers
+from msg_stylegan_tf2.networks.layers import enable_spectral_norm
+from msg_stylegan_tf2.networks.network_base import Network
+from msg_stylegan_tf2.networks.synthesis import Mapping, Synthesis
 
 MAPPING_KWARGS = (
     "latent_size",

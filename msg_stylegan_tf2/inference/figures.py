@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from dnnlib.image_io import image_grid, to_uint8
 from msg_stylegan_tf2.choices import GENERATE_BATCH
-from msg_stylegan_tf2.dlatents import Dlatents, needs_w
+from msg_stylegan_tf2.formats.dlatents import Dlatents, needs_w
 
 
 def latents_for_seeds(seeds, latent_size):

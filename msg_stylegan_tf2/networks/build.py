@@ -13,14 +13,17 @@ Weights keep official TF1 names: `official_variables(model)` and
 
 import numpy as np
 
-from msg_stylegan_tf2.blocks import COMBINE_FUNCTIONS
-from msg_stylegan_tf2.discriminator import Discriminator
-from msg_stylegan_tf2.generator import Generator
-from msg_stylegan_tf2.official import assign_official_variables, official_variables
-from msg_stylegan_tf2.presets import PRESETS, NetworkPreset, get_preset
-from msg_stylegan_tf2.progan import ProGANGenerator
-from msg_stylegan_tf2.progan_discriminator import ProGANDiscriminator
-from msg_stylegan_tf2.synthesis import Mapping, Synthesis
+from msg_stylegan_tf2.networks.blocks import COMBINE_FUNCTIONS
+from msg_stylegan_tf2.networks.discriminator import Discriminator
+from msg_stylegan_tf2.networks.generator import Generator
+from msg_stylegan_tf2.networks.official import (
+    assign_official_variables,
+    official_variables,
+)
+from msg_stylegan_tf2.networks.presets import PRESETS, NetworkPreset, get_preset
+from msg_stylegan_tf2.networks.progan import ProGANGenerator
+from msg_stylegan_tf2.networks.progan_discriminator import ProGANDiscriminator
+from msg_stylegan_tf2.networks.synthesis import Mapping, Synthesis
 
 __all__ = [
     "COMBINE_FUNCTIONS",

@@ -195,10 +195,10 @@ def _network_kwargs(state, cls, options):
 def builders():
     """Official build function -> (our class, official variable prefix, our
     options). Imported here so that refusing a pickle needs no TensorFlow."""
-    from msg_stylegan_tf2.discriminator import Discriminator
-    from msg_stylegan_tf2.generator import Generator
-    from msg_stylegan_tf2.progan import ProGANGenerator
-    from msg_stylegan_tf2.progan_discriminator import ProGANDiscriminator
+    from msg_stylegan_tf2.networks.discriminator import Discriminator
+    from msg_stylegan_tf2.networks.generator import Generator
+    from msg_stylegan_tf2.networks.progan import ProGANGenerator
+    from msg_stylegan_tf2.networks.progan_discriminator import ProGANDiscriminator
 
     return {
         "G_style": (Generator, "G", {}),
@@ -223,7 +223,7 @@ def _construct(state, cls, kwargs, options):
 def _check_size(state, cls, kwargs, options, variables):
     # Refuses options that describe more parameters than the pickle's weights
     # hold, before anything is allocated: memory stays bounded by the file.
-    from msg_stylegan_tf2.network_base import described_parameters
+    from msg_stylegan_tf2.networks.network_base import described_parameters
 
     described = described_parameters(lambda: _construct(state, cls, kwargs, options))
     given = sum(int(v.size) for v in variables.values())
@@ -257,7 +257,7 @@ def build_from_state(state):
             wrong kind or value, options that describe a larger network than
             the state's weights, or variables that do not match.
     """
-    from msg_stylegan_tf2.official import assign_official_variables
+    from msg_stylegan_tf2.networks.official import assign_official_variables
 
     cls, variables, kwargs, options = _spec(state)
     _check_size(state, cls, kwargs, options, variables)

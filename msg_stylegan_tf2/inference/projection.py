@@ -24,7 +24,11 @@ import numpy as np
 import tensorflow as tf
 
 from msg_stylegan_tf2.choices import ProjectionOptions
-from msg_stylegan_tf2.pyramid import downsample_pyramid, float_to_uint8, uint8_to_float
+from msg_stylegan_tf2.networks.pyramid import (
+    downsample_pyramid,
+    float_to_uint8,
+    uint8_to_float,
+)
 
 W_AVG_SEED = 123  # stylegan2-ada's seed of the latents for the W statistics.
 

@@ -23,7 +23,7 @@ from metrics.ppl import StyleGenerator
 from metrics.registry import MetricOptions
 from metrics.runner import evaluate_and_record
 from msg_stylegan_tf2.choices import GENERATE_BATCH
-from msg_stylegan_tf2.network_base import dtype_policy_scope
+from msg_stylegan_tf2.networks.network_base import dtype_policy_scope
 from msg_stylegan_tf2.training.snapshot import load_generator
 
 # One compiled forward pass per generator and truncation, kept while the
@@ -236,7 +236,7 @@ class SavedModelNetwork:
     """
 
     def __init__(self, path):
-        from msg_stylegan_tf2.export import SavedModelGenerator
+        from msg_stylegan_tf2.formats.export import SavedModelGenerator
 
         self.path = pathlib.Path(path)
         self.images = SavedModelGenerator(path)

@@ -9,11 +9,11 @@ columns: the score, then AC-GAN label logits. The level of detail `lod`
 
 import tensorflow as tf
 
-from msg_stylegan_tf2 import official
-from msg_stylegan_tf2.blocks import DBlock
-from msg_stylegan_tf2.fade import add_lod_variable, lerp, lerp_clip
-from msg_stylegan_tf2.network_base import Network, dtype_policy_scope
-from msg_stylegan_tf2.ops import downscale2d, feature_maps
+from msg_stylegan_tf2.networks import official
+from msg_stylegan_tf2.networks.blocks import DBlock
+from msg_stylegan_tf2.networks.fade import add_lod_variable, lerp, lerp_clip
+from msg_stylegan_tf2.networks.network_base import Network, dtype_policy_scope
+from msg_stylegan_tf2.networks.ops import downscale2d, feature_maps
 from msg_stylegan_tf2.validation import check_count, check_resolution
 
 

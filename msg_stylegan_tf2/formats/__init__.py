@@ -1,0 +1,1 @@
+"""Files in and out: official pickles, network runs, SavedModel export, W files."""
