@@ -19,7 +19,7 @@ from absl import app, flags
 
 from msg_stylegan_tf2.choices import (
     AUGMENTS,
-    LOSS_NAMES,
+    LOSSES,
     MIXED_PRECISION,
     STRATEGIES,
 )
@@ -70,7 +70,7 @@ flags.DEFINE_enum(
 flags.DEFINE_enum(
     "combine", None, ["simple", "lin_cat", "cat_lin"], "D combine function."
 )
-flags.DEFINE_enum("loss", None, list(LOSS_NAMES), f"Loss ({default('loss')}).")
+flags.DEFINE_enum("loss", None, list(LOSSES), f"Loss ({default('loss')}).")
 flags.DEFINE_float(
     "r1_gamma",
     None,

@@ -1,17 +1,20 @@
 """Option names and defaults that command lines need before TensorFlow is imported."""
 
 import dataclasses
+import importlib
 
-LOSS_NAMES = (
-    "logistic",
-    "logistic_saturating",
-    "wgan",
-    "wgan_gp",
-    "hinge",
-    "hinge_gp",
-    "relativistic_hinge",
-    "lsgan",
-)
+# Each name list is written once, here, importable without TensorFlow. Where a
+# name stands for code, it maps to "module:attribute", imported only by `load`.
+LOSSES = {
+    "logistic": "msg_stylegan_tf2.training.losses:Logistic",
+    "logistic_saturating": "msg_stylegan_tf2.training.losses:LogisticSaturating",
+    "wgan": "msg_stylegan_tf2.training.losses:WGAN",
+    "wgan_gp": "msg_stylegan_tf2.training.losses:WGANGP",
+    "hinge": "msg_stylegan_tf2.training.losses:Hinge",
+    "hinge_gp": "msg_stylegan_tf2.training.losses:HingeGP",
+    "relativistic_hinge": "msg_stylegan_tf2.training.losses:RelativisticHinge",
+    "lsgan": "msg_stylegan_tf2.training.losses:LSGAN",
+}
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 # "auto": bf16 where the hardware has it, else "off" (dnnlib/hardware.py).
 MIXED_PRECISION = ("auto", "off", "bf16", "fp16")
@@ -39,3 +42,22 @@ class ProjectionOptions:
     regularize_noise_weight: float = 1e5
     w_plus: bool = False
     seed: int = 303  # Of the initial noise maps and the noise added to w.
+
+
+def load(table, name, option):
+    """What `table[name]` names ("module:attribute"), imported now.
+
+    Args:
+        table: a dict of this module, e.g. `LOSSES`.
+        name: the chosen name.
+        option: the option's name, for the error.
+
+    Raises:
+        ValueError: `name` is not in `table`, naming `option` and the choices.
+    """
+    if name not in table:
+        raise ValueError(
+            f"`{option}` must be one of {sorted(table)}. Received: {name!r}"
+        )
+    module, attribute = table[name].split(":")
+    return getattr(importlib.import_module(module), attribute)

@@ -11,6 +11,7 @@ import abc
 
 import tensorflow as tf
 
+from msg_stylegan_tf2.choices import LOSSES, load
 from msg_stylegan_tf2.networks.pyramid import downsample_pyramid
 
 
@@ -308,23 +309,9 @@ class LSGAN(Loss):
         return 0.5 * tf.square(fake - 1.0)
 
 
-LOSSES = {
-    "logistic": Logistic,
-    "logistic_saturating": LogisticSaturating,
-    "wgan": WGAN,
-    "wgan_gp": WGANGP,
-    "hinge": Hinge,
-    "hinge_gp": HingeGP,
-    "relativistic_hinge": RelativisticHinge,
-    "lsgan": LSGAN,
-}
-
-
 def make_loss(name, r1_gamma=None, r2_gamma=0.0):
     """Builds a loss by name; `r1_gamma=None` keeps the loss's default."""
-    if name not in LOSSES:
-        raise ValueError(f"`loss` must be one of {sorted(LOSSES)}. Received: {name!r}")
-    cls = LOSSES[name]
+    cls = load(LOSSES, name, "loss")
     kwargs = {"r2_gamma": r2_gamma}
     if r1_gamma is not None:
         kwargs["r1_gamma"] = r1_gamma
