@@ -294,3 +294,24 @@ def test_the_dtype_option_reaches_every_layer(dtype, expected):
     for model in (G, D, P):
         for layer in model._flatten_layers(include_self=False):
             assert layer.dtype_policy.name == dtype, layer.name
+
+
+def test_drawn_noise_is_the_noise_a_seed_draws_and_rows_keep_their_noise():
+    # Gradient accumulation splits a batch and passes each part its rows of the
+    # noise the whole batch would have drawn.
+    G, _ = build_networks("tiny")
+    for epilogue in G.synthesis.epilogues:  # Noise weights start at zero.
+        epilogue.noise.weight.assign(tf.ones_like(epilogue.noise.weight))
+    z = tf.random.stateless_normal([4, G.latent_size], [1, 2])
+    seed = tf.constant([5, 6], tf.int64)
+    drawn = G(z, training=True, noise_seed=seed)
+    maps = G.synthesis.draw_noise(4, seed)
+    assert len(maps) == len(G.synthesis.noise_shapes) > 0
+    given = G(z, training=True, noise=maps)
+    for a, b in zip(drawn, given, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    rows = G(z[1::2], training=True, noise=[m[1::2] for m in maps])
+    for a, b in zip(drawn, rows, strict=True):
+        np.testing.assert_allclose(a.numpy()[1::2], b.numpy(), rtol=1e-5, atol=1e-5)
+    other = G(z, training=True, noise_seed=seed + 1)
+    assert not np.allclose(drawn[-1].numpy(), other[-1].numpy())

@@ -62,7 +62,8 @@ class Generator(Network):
     (official options for validation runs) are kept in the config only.
 
     Call: latents `[N, latent_size]`, labels `[N, label_size]` or None ->
-    list of `[N, R, R, num_channels]`, R = 4, 8, ..., resolution.
+    list of `[N, R, R, num_channels]`, R = 4, 8, ..., resolution. `noise_seed`
+    and `noise` as `Synthesis` takes them.
     """
 
     supports_truncation = True
@@ -163,6 +164,7 @@ class Generator(Network):
         randomize_noise=None,
         training=False,
         noise_seed=None,
+        noise=None,
     ):
         if randomize_noise is None:
             randomize_noise = self.randomize_noise
@@ -182,7 +184,10 @@ class Generator(Network):
             if psi is not None and cutoff is not None and not static_off:
                 dlatents = self.truncate(dlatents, psi, cutoff)
         return self.synthesis(
-            dlatents, randomize_noise=randomize_noise, noise_seed=noise_seed
+            dlatents,
+            randomize_noise=randomize_noise,
+            noise_seed=noise_seed,
+            noise=noise,
         )
 
     def official_variable_map(self):

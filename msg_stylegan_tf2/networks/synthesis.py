@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from msg_stylegan_tf2.networks import official
 from msg_stylegan_tf2.networks.blocks import GBlock
-from msg_stylegan_tf2.networks.layers import EqualizedDense, PixelNorm
+from msg_stylegan_tf2.networks.layers import EqualizedDense, PixelNorm, fold_in_seed
 from msg_stylegan_tf2.networks.network_base import dtype_policy_scope
 from msg_stylegan_tf2.networks.ops import NONLINEARITIES, SQRT2, feature_maps
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
@@ -193,6 +193,22 @@ class Synthesis(keras.Model):
             tuple(epilogue.noise.noise.shape)
             for epilogue in self.epilogues
             if epilogue.noise is not None
+        ]
+
+    def draw_noise(self, batch, seed):
+        """The noise `noise_seed=seed` (int `[2]`) draws for `batch` images, as
+        `noise` takes it: a list of `[batch, R, R, 1]` in layer order (None
+        without `use_noise`). Rows of it are the noise of those images, so a
+        batch can be split and keep its noise (gradient accumulation)."""
+        if not self.noise_shapes:
+            return None
+        return [
+            tf.random.stateless_normal(
+                tf.stack([batch, shape[1], shape[2], 1]),
+                fold_in_seed(seed, layer),
+                dtype=self.compute_dtype,
+            )
+            for layer, shape in enumerate(self.noise_shapes)
         ]
 
     def call(self, dlatents, randomize_noise=True, noise_seed=None, noise=None):
