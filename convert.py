@@ -43,7 +43,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     from msg_stylegan_tf2.formats.export import export_saved_model
     from msg_stylegan_tf2.formats.legacy import load_network_pkl
-    from msg_stylegan_tf2.training.snapshot import write_network_run
+    from msg_stylegan_tf2.formats.network_run import write_network_run
 
     try:
         networks = load_network_pkl(FLAGS.pkl)

@@ -53,7 +53,7 @@ def main(argv):
 
     logging.set_verbosity(logging.WARNING)
     from msg_stylegan_tf2.formats.export import export_saved_model, export_tflite
-    from msg_stylegan_tf2.training.snapshot import load_generator
+    from msg_stylegan_tf2.formats.network_run import load_generator
 
     try:
         G, config, checkpoint = load_generator(FLAGS.network, FLAGS.which)

@@ -392,8 +392,8 @@ def main(argv):
     tf = import_tensorflow()
     from dnnlib.progress import Progress
     from msg_stylegan_tf2.formats.export import SavedModelGenerator
+    from msg_stylegan_tf2.formats.network_run import load_generator
     from msg_stylegan_tf2.inference import figures
-    from msg_stylegan_tf2.training.snapshot import load_generator
 
     progress, lines = None, []
     try:

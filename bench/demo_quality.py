@@ -24,7 +24,7 @@ from absl import app, flags  # noqa: E402
 from quality import border_white, gs_samples, pairwise_rms, pyramid_rms  # noqa: E402
 
 from datasets.reader import describe, make_dataset  # noqa: E402
-from msg_stylegan_tf2.training.snapshot import load_generator  # noqa: E402
+from msg_stylegan_tf2.formats.network_run import load_generator  # noqa: E402
 
 flags.DEFINE_string("run", None, "Run directory or checkpoint.", required=True)
 flags.DEFINE_integer("num", 256, "Samples (and real images).")

@@ -26,9 +26,9 @@ def dataset_images(run, max_images=None):
     """A run's training images in file order, uint8 `[N, R, R, C]` (as
     train.py converted them)."""
     from datasets.reader import describe, make_dataset
-    from msg_stylegan_tf2.training.config import TrainingConfig
+    from msg_stylegan_tf2.formats.run_options import read_run_options
 
-    info = describe(TrainingConfig.load(run).dataset)
+    info = describe(read_run_options(run).dataset)
     data = make_dataset(
         info, 1, shuffle=False, repeat=False, max_images=max_images, cache_mb=0
     )
@@ -58,7 +58,7 @@ def pyramid_rms(top, below):
 def measure(run, reals):
     """Quality numbers of a run's final Gs against `reals` (uint8)."""
     from metrics.swd import sliced_wasserstein_distance
-    from msg_stylegan_tf2.training.snapshot import load_generator
+    from msg_stylegan_tf2.formats.network_run import load_generator
 
     G, _, _ = load_generator(run)
     top, below = gs_samples(G, len(reals))

@@ -13,9 +13,9 @@ import PIL.Image
 import pytest
 import tensorflow as tf
 
+from msg_stylegan_tf2.formats.network_run import write_network_run
 from msg_stylegan_tf2.inference import figures
 from msg_stylegan_tf2.networks.build import build_networks
-from msg_stylegan_tf2.training.snapshot import write_network_run
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -381,7 +381,7 @@ def test_the_official_pickle_reproduces_the_official_outputs():
 
 
 def test_convert_writes_a_run_directory_generate_can_use(tmp_path):
-    from msg_stylegan_tf2.training.snapshot import load_generator, write_network_run
+    from msg_stylegan_tf2.formats.network_run import load_generator, write_network_run
 
     networks = legacy.load_network_pkl(DATA / "network-snapshot-unfused.pkl")
     run = write_network_run(
@@ -420,7 +420,7 @@ def test_tools_take_the_pickle_as_network(tmp_path):
 def test_an_official_progan_pickle_loads_mid_fade_and_converts(tmp_path):
     # Written by the official ProGAN code (tests/data/make_progan_pickle.py):
     # G_paper / D_paper as tfutil.Network states, lod 0.5.
-    from msg_stylegan_tf2.training.snapshot import load_generator, write_network_run
+    from msg_stylegan_tf2.formats.network_run import load_generator, write_network_run
 
     networks = legacy.load_network_pkl(DATA / "progan-network-snapshot.pkl")
     expected = np.load(DATA / "progan-network-snapshot-expected.npz")

@@ -13,9 +13,9 @@ import PIL.Image
 import pytest
 
 from datasets.images import load_image_file
+from msg_stylegan_tf2.formats.network_run import write_network_run
 from msg_stylegan_tf2.inference.projection import synthesize, w_statistics
 from msg_stylegan_tf2.networks.build import build_networks
-from msg_stylegan_tf2.training.snapshot import write_network_run
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

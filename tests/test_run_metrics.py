@@ -174,8 +174,8 @@ def test_fid_real_statistics_are_cached(run_dir, tmp_path, monkeypatch):
 
 
 def test_the_trainers_evaluator_measures_as_run_metrics_does(run_dir):
+    from msg_stylegan_tf2.formats.network_run import load_generator
     from msg_stylegan_tf2.training.config import TrainingConfig
-    from msg_stylegan_tf2.training.snapshot import load_generator
 
     config = TrainingConfig.load(run_dir)
     Gs, _, checkpoint = load_generator(run_dir)

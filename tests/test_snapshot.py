@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from train_helpers import options
 
+from msg_stylegan_tf2.formats.network_run import load_networks, write_network_run
 from msg_stylegan_tf2.networks.build import build_networks
 from msg_stylegan_tf2.training import cli
-from msg_stylegan_tf2.training.snapshot import load_networks, write_network_run
+from msg_stylegan_tf2.training.config import TrainingConfig
 
 TINY = dict(resolution=8, num_channels=3, fmap_base=32, fmap_max=16)
 
@@ -36,6 +37,17 @@ def test_a_run_directory_loads_its_networks(run):
     for name, network in zip(("G", "D", "Gs"), written, strict=True):
         for a, b in zip(networks[name].weights, network.weights, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_the_training_reads_an_imported_run(run):
+    # Only the networks' options are written: the training's take defaults,
+    # and its precision is resolved (float32), never "auto".
+    run, (G, _, _) = run
+    config = TrainingConfig.load(run)
+    assert config.arch == "msg_stylegan" and config.mixed_precision == "off"
+    assert config.G_kwargs == {
+        k: v for k, v in json.loads(json.dumps(G.get_config())).items() if k != "name"
+    }
 
 
 def test_options_larger_than_the_checkpoint_are_refused_before_allocating(run):

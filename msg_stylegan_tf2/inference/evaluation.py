@@ -23,8 +23,8 @@ from metrics.ppl import StyleGenerator
 from metrics.registry import MetricOptions
 from metrics.runner import evaluate_and_record
 from msg_stylegan_tf2.choices import GENERATE_BATCH
+from msg_stylegan_tf2.formats.network_run import load_generator
 from msg_stylegan_tf2.networks.network_base import dtype_policy_scope
-from msg_stylegan_tf2.training.snapshot import load_generator
 
 # One compiled forward pass per generator and truncation, kept while the
 # generator lives: the trainer measures the same Gs at every snapshot.
@@ -441,11 +441,11 @@ def run_metrics(
     network_inception = load_inception(metric_names, inception, inception_unverified)
     vgg16_loader = load_vgg16(metric_names, vgg16, vgg16_unverified)
     if (pathlib.Path(network).expanduser() / "saved_model.pb").is_file():
-        G, config = SavedModelNetwork(pathlib.Path(network).expanduser()), None
+        G, run_options = SavedModelNetwork(pathlib.Path(network).expanduser()), None
         checkpoint = str(G.path)
     else:
-        G, config, checkpoint = load_generator(network)
-    if config is None:  # A pickle or SavedModel: results go beside it.
+        G, run_options, checkpoint = load_generator(network)
+    if run_options is None:  # A pickle or SavedModel: results go beside it.
         if dataset is None:
             raise ValueError(
                 "`dataset` is required with a network pickle or SavedModel."
@@ -454,8 +454,10 @@ def run_metrics(
         mirror = bool(mirror_augment)
     else:
         run_dir = pathlib.Path(checkpoint).parent.parent
-        mirror = config.mirror_augment if mirror_augment is None else mirror_augment
-    batches, info = real_batches(dataset or config.dataset, batch, mirror, seed)
+        mirror = (
+            run_options.mirror_augment if mirror_augment is None else mirror_augment
+        )
+    batches, info = real_batches(dataset or run_options.dataset, batch, mirror, seed)
     if num_images is not None:
         specs = [dataclasses.replace(spec, count=num_images) for spec in specs]
     generator = None

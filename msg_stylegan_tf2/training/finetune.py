@@ -2,12 +2,12 @@
 pickle's networks (G, D, Gs and the W average), with fresh optimizers at kimg 0.
 """
 
+from msg_stylegan_tf2.formats.network_run import load_networks
 from msg_stylegan_tf2.networks.official import (
     assign_official_variables,
     official_shape,
     official_variables,
 )
-from msg_stylegan_tf2.training.snapshot import load_networks
 
 # The data options a source must share with the run (the networks' shapes).
 DATA_OPTIONS = ("resolution", "num_channels", "label_size")
