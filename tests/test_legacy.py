@@ -395,26 +395,13 @@ def test_convert_writes_a_run_directory_generate_can_use(tmp_path):
     assert config.G_kwargs["resolution"] == 16 and checkpoint.endswith("ckpt-0")
 
 
-def test_tools_take_the_pickle_as_network(tmp_path):
-    from datasets.export import write_arrays
+def test_run_metrics_of_a_pickle_needs_a_dataset():
+    # The tools on a pickle: tests/test_network_programs.py.
     from msg_stylegan_tf2.inference.evaluation import run_metrics
 
     pkl = DATA / "network-snapshot-unfused.pkl"
     with pytest.raises(ValueError, match="`dataset` is required with a network pickle"):
         run_metrics(pkl, ["swd1k"])
-    images = np.random.RandomState(0).randint(0, 256, [16, 16, 16, 3]).astype(np.uint8)
-    write_arrays(tmp_path / "reals", images)
-    copy = tmp_path / "snapshot.pkl"
-    copy.write_bytes(pkl.read_bytes())
-    results = run_metrics(
-        copy,
-        ["swd1k"],
-        dataset=tmp_path / "reals",
-        num_images=16,
-        log=lambda line: None,
-    )
-    assert results["swd1k"]["swd_avg"] > 0
-    assert (tmp_path / "metric-swd1k.jsonl").is_file()
 
 
 def test_an_official_progan_pickle_loads_mid_fade_and_converts(tmp_path):
