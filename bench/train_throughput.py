@@ -28,7 +28,7 @@ from absl import app, flags  # noqa: E402
 
 from dnnlib import hardware  # noqa: E402
 from msg_stylegan_tf2.networks.build import build_networks  # noqa: E402
-from msg_stylegan_tf2.networks.layers import EqualizedConv2D, EqualizedDense  # noqa: E402
+from msg_stylegan_tf2.networks.equalized import EqualizedConv2D, EqualizedDense  # noqa: E402
 from msg_stylegan_tf2.training.growth import whole_pyramids  # noqa: E402
 from msg_stylegan_tf2.training.losses import make_loss  # noqa: E402
 from msg_stylegan_tf2.training.state import TrainingState  # noqa: E402

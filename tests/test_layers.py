@@ -1,30 +1,27 @@
-"""Tests of msg_stylegan_tf2.networks.layers and ops against numpy references
-(NHWC), which follow the official TF1 ops of training/networks_stylegan.py; the
-equalized Dense and Conv2D layers are in test_layers_equalized.py."""
+"""Tests of the layers (msg_stylegan_tf2/networks/layers.py says which file
+holds which) and ops against numpy references (NHWC), which follow the official
+TF1 ops of training/networks_stylegan.py; the equalized Dense and Conv2D layers
+are in test_layers_equalized.py."""
 
 import math
 import re
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from layer_helpers import ATOL, np_correlate, np_down, np_up, rand
 
-from msg_stylegan_tf2.networks.layers import (
-    Bias,
-    Blur,
-    Downscale2D,
-    EqualizedConv2D,
-    EqualizedDense,
+from msg_stylegan_tf2.networks import layers
+from msg_stylegan_tf2.networks.equalized import Bias, EqualizedConv2D, EqualizedDense
+from msg_stylegan_tf2.networks.normalization import (
     InstanceNorm,
     MinibatchStdDev,
-    NoiseInput,
     PixelNorm,
-    StyleMod,
-    Upscale2D,
-    fold_in_seed,
 )
 from msg_stylegan_tf2.networks.ops import downscale2d, upscale2d
+from msg_stylegan_tf2.networks.resample import Blur, Downscale2D, Upscale2D
+from msg_stylegan_tf2.networks.style import NoiseInput, StyleMod, fold_in_seed
 
 
 # Numpy references.
@@ -339,6 +336,23 @@ def test_get_config_round_trip(factory, shapes):
     clone(*inputs, **kwargs)
     clone.set_weights(weights)
     np.testing.assert_allclose(clone(*inputs, **kwargs), layer(*inputs, **kwargs))
+
+
+def test_every_layer_keeps_its_registered_name_and_loads_from_layers_py():
+    # Saved models name each layer `msg_stylegan_tf2>Class`; those written
+    # before the layers left layers.py also name that module.
+    made = [factory() for factory, _ in CONFIG_CASES]
+    exported = {getattr(layers, name) for name in layers.__all__}
+    assert {type(layer) for layer in made} == {c for c in exported if type(c) is type}
+    for layer in made:
+        name = f"msg_stylegan_tf2>{type(layer).__name__}"
+        assert keras.saving.get_registered_name(type(layer)) == name
+        config = keras.saving.serialize_keras_object(layer)
+        assert config["registered_name"] == name
+        config["module"] = "msg_stylegan_tf2.networks.layers"
+        loaded = keras.saving.deserialize_keras_object(config)
+        assert type(loaded) is type(layer)
+        assert loaded.get_config() == layer.get_config()
 
 
 # Argument validation.

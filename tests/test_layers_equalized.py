@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from layer_helpers import ATOL, np_correlate, np_down, np_up, rand
 
-from msg_stylegan_tf2.networks.layers import EqualizedConv2D, EqualizedDense
+from msg_stylegan_tf2.networks.equalized import EqualizedConv2D, EqualizedDense
 from msg_stylegan_tf2.networks.ops import equalized_coefficients
 
 

@@ -6,8 +6,8 @@ import tensorflow as tf
 
 from msg_stylegan_tf2.networks import official
 from msg_stylegan_tf2.networks.blocks import spectral_norm_layers
-from msg_stylegan_tf2.networks.layers import enable_spectral_norm
 from msg_stylegan_tf2.networks.network_base import Network
+from msg_stylegan_tf2.networks.spectral_norm import enable_spectral_norm
 from msg_stylegan_tf2.networks.synthesis import Mapping, Synthesis
 
 MAPPING_KWARGS = (

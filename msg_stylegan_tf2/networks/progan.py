@@ -12,10 +12,11 @@ import tensorflow as tf
 from msg_stylegan_tf2.networks import official
 from msg_stylegan_tf2.networks.blocks import GBlock, spectral_norm_layers
 from msg_stylegan_tf2.networks.fade import add_lod_variable, lerp, lerp_clip
-from msg_stylegan_tf2.networks.layers import PixelNorm, enable_spectral_norm
 from msg_stylegan_tf2.networks.network_base import Network, dtype_policy_scope
+from msg_stylegan_tf2.networks.normalization import PixelNorm
 from msg_stylegan_tf2.networks.ops import feature_maps, upscale2d
 from msg_stylegan_tf2.networks.pyramid import downsample_pyramid
+from msg_stylegan_tf2.networks.spectral_norm import enable_spectral_norm
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
 
 

@@ -9,9 +9,11 @@ import tensorflow as tf
 
 from msg_stylegan_tf2.networks import official
 from msg_stylegan_tf2.networks.blocks import GBlock
-from msg_stylegan_tf2.networks.layers import EqualizedDense, PixelNorm, fold_in_seed
+from msg_stylegan_tf2.networks.equalized import EqualizedDense
 from msg_stylegan_tf2.networks.network_base import dtype_policy_scope
+from msg_stylegan_tf2.networks.normalization import PixelNorm
 from msg_stylegan_tf2.networks.ops import NONLINEARITIES, SQRT2, feature_maps
+from msg_stylegan_tf2.networks.style import fold_in_seed
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
 
 
