@@ -6,10 +6,11 @@ plus one uncompressed member `<name>/data/<key>` per storage) and the legacy
 stream (magic number, protocol version and system info pickles, the main pickle,
 the list of storage keys, then each storage as an int64 element count and its
 bytes). The pickles go through dnnlib/safe_pickle.py with the few globals a state
-dict needs, each mapped to a constructor here that checks its arguments; the
-only persistent ids are torch's storage tuples. Every storage is sized against
-the bytes that hold it and every tensor view against its storage; only
-little-endian files are read. Errors are one-line `RefusedPickleError`s.
+dict needs, each mapped to a checking constructor of dnnlib/torch_pickle.py;
+the only persistent ids are torch's storage tuples. Here: both layouts, each
+storage sized against the bytes that hold it, and the arrays of the tensor
+views. Only little-endian files are read. Errors are one-line
+`RefusedPickleError`s.
 """
 
 import io
@@ -22,7 +23,8 @@ import numpy as np
 
 from dnnlib import safe_pickle
 from dnnlib.cache import one_line
-from dnnlib.safe_pickle import DataDict, Refused, RefusedPickleError, StandIn
+from dnnlib.safe_pickle import RefusedPickleError
+from dnnlib.torch_pickle import StorageTable, Tensor, read_pickle
 
 # torch/serialization.py's legacy header.
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
@@ -32,202 +34,11 @@ PROTOCOL_VERSION = 1001
 MAX_STORAGE_BYTES = 2 * 2**30
 MAX_PICKLE_BYTES = 64 * 2**20
 CHUNK_BYTES = 2**20
-MAX_KEY_CHARS = 64
-# The storage types torch pickles state dicts with, as little-endian dtypes.
-STORAGE_DTYPES = {
-    "DoubleStorage": np.dtype("<f8"),
-    "FloatStorage": np.dtype("<f4"),
-    "HalfStorage": np.dtype("<f2"),
-    "LongStorage": np.dtype("<i8"),
-    "IntStorage": np.dtype("<i4"),
-    "ShortStorage": np.dtype("<i2"),
-    "CharStorage": np.dtype("i1"),
-    "ByteStorage": np.dtype("u1"),
-    "BoolStorage": np.dtype("b1"),
-}
-
-
-class _StorageType(StandIn):
-    """A global such as `torch.FloatStorage`: only a persistent id may hold it."""
-
-    __slots__ = ("label", "dtype")
-
-    def __init__(self, label, dtype):
-        self.label, self.dtype = label, dtype
-
-
-class Storage(StandIn):
-    """A storage named by a persistent id; its bytes come after the pickle."""
-
-    __slots__ = ("key", "dtype", "numel")
-
-    def __init__(self, key, dtype, numel):
-        self.key, self.dtype, self.numel = key, dtype, numel
-
-
-class Tensor(StandIn):
-    """A strided view of a `Storage`: offset, size and stride in elements."""
-
-    __slots__ = ("storage", "offset", "size", "stride")
-
-    def __init__(self, storage, offset, size, stride):
-        self.storage, self.offset = storage, offset
-        self.size, self.stride = size, stride
-
-
-class _OrderedDict(DataDict):
-    """`collections.OrderedDict`: a state dict, or the empty `backward_hooks`.
-    A state dict's only attribute is `_metadata` (per-module versions for
-    `load_state_dict`), which arrays do not need."""
-
-    __slots__ = ()
-
-    def __setstate__(self, state):
-        if type(state) is not dict or set(state) - {"_metadata"}:
-            raise Refused("refused attributes of an OrderedDict other than _metadata")
-
-
-def _int_tuple(value, what):
-    if type(value) is not tuple or len(value) > safe_pickle.MAX_NDIM:
-        raise Refused(f"a tensor's {what} must be a tuple of <= 32 ints")
-    if any(type(v) is not int or not 0 <= v <= safe_pickle.MAX_DIM for v in value):
-        raise Refused(f"a tensor's {what} must hold ints in [0, {safe_pickle.MAX_DIM}]")
-    return value
-
-
-def _tensor(storage, offset, size, stride):
-    # Checks a view against its storage (all in elements).
-    if type(storage) is not Storage:
-        raise Refused(
-            f"a tensor must view a torch storage, not a {type(storage).__name__}"
-        )
-    if type(offset) is not int or not 0 <= offset <= storage.numel:
-        raise Refused("a tensor's offset must be an int inside its storage")
-    size, stride = _int_tuple(size, "size"), _int_tuple(stride, "stride")
-    if len(size) != len(stride):
-        raise Refused(f"a tensor of size {list(size)} has the stride {list(stride)}")
-    if math.prod(max(n, 1) for n in size) > 2**60:  # numpy's bound, even if empty.
-        raise Refused(f"a tensor of size {list(size)} is too large")
-    if 0 not in size:
-        last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
-        if last >= storage.numel:
-            raise Refused(
-                f"a tensor of size {list(size)}, stride {list(stride)} and offset "
-                f"{offset} reaches element {last} of a storage of {storage.numel}"
-            )
-    return Tensor(storage, offset, size, stride)
-
-
-def _no_hooks(hooks):
-    if hooks is not None and not (isinstance(hooks, _OrderedDict) and not hooks):
-        raise Refused("refused a tensor with backward hooks")
-
-
-def _rebuild_tensor(storage, offset, size, stride):
-    # torch < 0.4.
-    return _tensor(storage, offset, size, stride)
-
-
-def _rebuild_tensor_v2(
-    storage, offset, size, stride, requires_grad, hooks, metadata=None
-):
-    if type(requires_grad) is not bool:
-        raise Refused("a tensor's requires_grad must be a bool")
-    _no_hooks(hooks)
-    if metadata:  # torch writes it only for conjugate or negative views.
-        raise Refused("refused tensor metadata (conjugate or negative views)")
-    return _tensor(storage, offset, size, stride)
-
-
-def _rebuild_parameter(data, requires_grad, hooks):
-    if type(data) is not Tensor or type(requires_grad) is not bool:
-        raise Refused("a parameter must hold a tensor and a requires_grad bool")
-    _no_hooks(hooks)
-    return data
-
-
-class _Storages:
-    """The persistent ids of one pickle: `(key -> Storage)`, checked."""
-
-    def __init__(self, legacy):
-        self.legacy, self.by_key = legacy, {}
-
-    def persistent_load(self, pid):
-        # zip: ("storage", type, key, location, numel); legacy adds a view.
-        length = 6 if self.legacy else 5
-        if type(pid) is not tuple or len(pid) != length or pid[0] != "storage":
-            raise Refused(
-                f"refused a persistent id other than torch's storage tuple of {length}"
-            )
-        storage_type, key, location, numel = pid[1:5]
-        if self.legacy and pid[5] is not None:
-            raise Refused("refused a storage view (torch < 0.4 sliced storages)")
-        if type(storage_type) is not _StorageType:
-            raise Refused("a storage's type must be a torch storage type")
-        if type(key) is not str or not 0 < len(key) <= MAX_KEY_CHARS:
-            raise Refused(f"a storage key must be a string of 1 to {MAX_KEY_CHARS}")
-        if not key.isascii() or not key.isprintable() or "/" in key:
-            raise Refused(f"refused the storage key {safe_pickle.printable(key)}")
-        if type(location) is not str or len(location) > MAX_KEY_CHARS:
-            raise Refused("a storage location must be a short string")
-        if type(numel) is not int or not 0 <= numel <= MAX_STORAGE_BYTES:
-            raise Refused(
-                f"a storage's element count must be an int in [0, {MAX_STORAGE_BYTES}]"
-            )
-        storage = self.by_key.setdefault(key, Storage(key, storage_type.dtype, numel))
-        if (storage.dtype, storage.numel) != (storage_type.dtype, numel):
-            raise Refused(f"storage {key} is named twice with different types or sizes")
-        return storage
-
-    def constructors(self):
-        out = {
-            ("collections", "OrderedDict"): _OrderedDict,
-            ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-            ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-            ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-        }
-        for module in ("torch", "torch.cuda"):  # torch < 1.0 names CUDA storages.
-            for name, dtype in STORAGE_DTYPES.items():
-                out[(module, name)] = _StorageType(f"{module}.{name}", dtype)
-        return out
-
-
-class _Bounded:
-    """A read-only view of the next `limit` bytes of `file` (reads stop there)."""
-
-    def __init__(self, file, limit):
-        self.file, self.left = file, limit
-
-    def read(self, size=-1):
-        data = self.file.read(self.left if size < 0 or size > self.left else size)
-        self.left -= len(data)
-        return data
-
-    def readline(self):
-        line = self.file.readline(self.left)
-        self.left -= len(line)
-        return line
 
 
 def _pickle(file, where, left, storages=None):
-    # One pickle from `file` (`left` bytes remain), at most MAX_PICKLE_BYTES.
-    bounded = _Bounded(file, min(left, MAX_PICKLE_BYTES))
-    try:
-        if storages is None:  # Header pickles: plain data.
-            return safe_pickle.load(bounded, where, {})
-        return safe_pickle.load(
-            bounded,
-            where,
-            storages.constructors(),
-            leaves=(Tensor,),
-            persistent_load=storages.persistent_load,
-        )
-    except RefusedPickleError:
-        if bounded.left == 0 and left > MAX_PICKLE_BYTES:
-            raise RefusedPickleError(
-                where, f"a pickle longer than {MAX_PICKLE_BYTES} bytes"
-            ) from None
-        raise
+    # One pickle within the cap (read when called: tests lower it).
+    return read_pickle(file, where, left, MAX_PICKLE_BYTES, storages)
 
 
 def _read_exactly(read, nbytes, where, what):
@@ -336,7 +147,7 @@ def _read_zip(file, where, file_size):
                 where, "only little-endian checkpoints can be read"
             )
     data = archive.read("data.pkl", MAX_PICKLE_BYTES).tobytes()
-    storages = _Storages(legacy=False)
+    storages = StorageTable(False, MAX_STORAGE_BYTES)
     state = _pickle(io.BytesIO(data), where, len(data), storages)
     arrays = {}
     for key, storage in storages.by_key.items():
@@ -375,7 +186,7 @@ def _read_legacy(file, where, file_size):
     info = _pickle(file, where, left())
     if type(info) is not dict or info.get("little_endian") is not True:
         raise RefusedPickleError(where, "only little-endian checkpoints can be read")
-    storages = _Storages(legacy=True)
+    storages = StorageTable(True, MAX_STORAGE_BYTES)
     state = _pickle(file, where, left(), storages)
     keys = _pickle(file, where, left())
     if (
