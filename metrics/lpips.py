@@ -10,20 +10,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
+from metrics.vgg16_weights import vgg16_conv_stages
+
 # The `lpips` package's ScalingLayer: ImageNet mean and std in [-1, 1] units.
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 # Added to each feature's channel norm before dividing (lpips.normalize_tensor).
 EPSILON = 1e-10
-# torchvision's `vgg16.features` indices of the convs ending at each ReLU stage; a
-# 2x2 max-pool comes before every stage but the first.
-VGG16_STAGES = ((0, 2), (5, 7), (10, 12, 14), (17, 19, 21), (24, 26, 28))
 STAGE_NAMES = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 # Side below which relu5_3 (after four pools) would be empty.
 MIN_SIZE = 16
 LIN_WEIGHTS_PATH = pathlib.Path(__file__).parent / "data" / "lpips_vgg_v0.1.npz"
-# torchvision publishes `vgg16-397923af.pth`: the name holds the first 8 hex digits
-# of the file's sha256, the only part of its hash that torchvision pins.
 
 
 def load_lin_weights(path=LIN_WEIGHTS_PATH) -> dict[str, np.ndarray]:
@@ -39,38 +36,6 @@ def load_lin_weights(path=LIN_WEIGHTS_PATH) -> dict[str, np.ndarray]:
     """
     with np.load(path, allow_pickle=False) as data:
         return {f"lin{i}": data[f"lin{i}"].astype(np.float32) for i in range(5)}
-
-
-def vgg16_conv_stages(state_dict):
-    """Torch `features.<i>.weight/bias` -> 5 lists of (HWIO kernel, bias), checked."""
-    stages, channels = [], 3
-    for indices in VGG16_STAGES:
-        convs = []
-        for index in indices:
-            names = f"features.{index}.weight", f"features.{index}.bias"
-            missing = [name for name in names if name not in state_dict]
-            if missing:
-                raise ValueError(
-                    f"The VGG16 state dict has no `{missing[0]}`: expected "
-                    f"torchvision's `vgg16` names (features.0.weight, ...). Received "
-                    f"keys: {sorted(state_dict)[:6]}..."
-                )
-            weight = np.asarray(state_dict[names[0]], np.float32)
-            bias = np.asarray(state_dict[names[1]], np.float32)
-            if weight.ndim != 4 or weight.shape[1:] != (channels, 3, 3):
-                raise ValueError(
-                    f"`{names[0]}` must be OIHW [out, {channels}, 3, 3] (3x3 conv on "
-                    f"{channels} channels). Received shape: {weight.shape}"
-                )
-            if bias.shape != weight.shape[:1]:
-                raise ValueError(
-                    f"`{names[1]}` must have shape [{weight.shape[0]}]. "
-                    f"Received: {bias.shape}"
-                )
-            convs.append((weight.transpose(2, 3, 1, 0), bias))
-            channels = weight.shape[0]
-        stages.append(convs)
-    return stages
 
 
 class LPIPS(tf.Module):

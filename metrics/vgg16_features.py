@@ -13,13 +13,12 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
-from metrics.lpips import vgg16_conv_stages
+from metrics.vgg16_weights import vgg16_conv_stages, vgg16_fc_layers
 
 SIZE = 224
 # torchvision's ImageNet normalisation, for images in [0, 1].
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-FC_NAMES = ("classifier.0", "classifier.3")
 
 
 class VGG16Features(tf.Module):
@@ -44,34 +43,8 @@ class VGG16Features(tf.Module):
         super().__init__(name=name)
         stages = vgg16_conv_stages(state_dict)
         width = stages[-1][-1][0].shape[-1]
-        fcs, n_in = [], width * 7 * 7
-        for index, prefix in enumerate(FC_NAMES):
-            names = f"{prefix}.weight", f"{prefix}.bias"
-            missing = [n for n in names if n not in state_dict]
-            if missing:
-                raise ValueError(
-                    f"The VGG16 state dict has no `{missing[0]}`: expected "
-                    "torchvision's `vgg16` names (classifier.0.weight, ...)."
-                )
-            weight = np.asarray(state_dict[names[0]], np.float32)
-            bias = np.asarray(state_dict[names[1]], np.float32)
-            if weight.ndim != 2 or weight.shape[1] != n_in:
-                raise ValueError(
-                    f"`{names[0]}` must be [out, {n_in}]. Received shape: "
-                    f"{weight.shape}"
-                )
-            if bias.shape != weight.shape[:1]:
-                raise ValueError(
-                    f"`{names[1]}` must have shape [{weight.shape[0]}]. "
-                    f"Received: {bias.shape}"
-                )
-            if index == 0:
-                # torch flattens pool5 as [C, 7, 7]; ours is NHWC [7, 7, C].
-                weight = weight.reshape(-1, width, 7, 7).transpose(0, 2, 3, 1)
-                weight = weight.reshape(-1, n_in)
-            fcs.append((weight.T.copy(), bias))
-            n_in = weight.shape[0]
-        self.num_features = n_in
+        fcs = vgg16_fc_layers(state_dict, width)
+        self.num_features = fcs[-1][0].shape[1]
         with self.name_scope:
             self.convs = [
                 (tf.Variable(k, trainable=False), tf.Variable(b, trainable=False))
