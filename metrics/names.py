@@ -6,11 +6,26 @@ Importing this module does not start TensorFlow, so command lines can check
 """
 
 import dataclasses
+import importlib
 import re
 
-PPL_KINDS = ("ppl_zfull", "ppl_wfull", "ppl_zend", "ppl_wend")
-# The families `metrics.registry.METRICS` holds (tests check the two agree).
-FAMILIES = ("fid", "kid", "is", "swd", "msssim", "fid_full", "pr", *PPL_KINDS)
+# Each metric family, written once, beside the function that measures it:
+# "module:attribute" of `fn(MetricOptions) -> {result name: value}`, imported
+# only by `load` (`metrics.registry.METRICS` holds them all).
+FAMILIES = {
+    "fid": "metrics.registry:fid",
+    "kid": "metrics.registry:kid",
+    "is": "metrics.registry:inception_score",
+    "swd": "metrics.registry:swd",
+    "msssim": "metrics.registry:ms_ssim",
+    "fid_full": "metrics.registry:fid_full",
+    "pr": "metrics.registry:pr",
+    "ppl_zfull": "metrics.registry:ppl_zfull",
+    "ppl_wfull": "metrics.registry:ppl_wfull",
+    "ppl_zend": "metrics.registry:ppl_zend",
+    "ppl_wend": "metrics.registry:ppl_wend",
+}
+PPL_KINDS = tuple(kind for kind in FAMILIES if kind.startswith("ppl_"))
 INCEPTION_KINDS = ("fid", "kid", "is", "fid_full")
 # Families that need torchvision's VGG16 weights (metrics/vgg16.py).
 VGG16_KINDS = ("pr", *PPL_KINDS)
@@ -18,12 +33,27 @@ VGG16_KINDS = ("pr", *PPL_KINDS)
 GENERATOR_KINDS = PPL_KINDS
 # Families counted in units of 1024 (ProGAN's); the others in 1000 (StyleGAN's).
 KILO_1024 = ("swd", "msssim")
-_PATTERNS = (
-    (re.compile(r"^(fid|kid|is|swd|msssim)(\d+)k$"), None),
-    (re.compile(r"^fid(\d+)k_full$"), "fid_full"),
-    (re.compile(r"^pr(\d+)k3$"), "pr"),
-    (re.compile(r"^(ppl_[zw](?:full|end))(\d+)k$"), None),
-)
+# How a family's metrics are named, with their count N: `<family><N>k` but
+# for these.
+_SPELLED = {"fid_full": r"fid(\d+)k_full", "pr": r"pr(\d+)k3"}
+_PATTERNS = {
+    kind: re.compile(_SPELLED.get(kind, re.escape(kind) + r"(\d+)k") + "$")
+    for kind in FAMILIES
+}
+
+
+def load(kind):
+    """The function measuring family `kind` (`FAMILIES[kind]`), imported now.
+
+    Raises:
+        ValueError: `kind` is not a family, naming the families.
+    """
+    if kind not in FAMILIES:
+        raise ValueError(
+            f"Unknown metric family {kind!r}: available are {sorted(FAMILIES)}."
+        )
+    module, attribute = FAMILIES[kind].split(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,13 +74,11 @@ def parse_metric(name):
     `pr<N>k3` (k = 3 neighbours; at most N reals), and sampled paths for
     `ppl_{z,w}{full,end}<N>k`.
     """
-    for pattern, kind in _PATTERNS:
+    for kind, pattern in _PATTERNS.items():
         match = pattern.match(name)
         if match:
-            groups = match.groups()
-            kind = kind or groups[0]
             unit = 1024 if kind in KILO_1024 else 1000
-            return MetricSpec(name, kind, int(groups[-1]) * unit)
+            return MetricSpec(name, kind, int(match.group(1)) * unit)
     raise ValueError(
         f"Unknown metric {name!r}: available are fid<N>k, kid<N>k, is<N>k (e.g. "
         "fid50k), fid<N>k_full, pr<N>k3, ppl_zfull<N>k, ppl_wfull<N>k, "

@@ -1,4 +1,5 @@
-"""The metric families by name: `METRICS[kind](options) -> {result name: value}`.
+"""The metric families by name: `METRICS[kind](options) -> {result name: value}`,
+with the families that `metrics.names.FAMILIES` lists.
 
 A metric sees images only, uint8 `[N, R, R, C]` batches from callables in its
 `MetricOptions`, so it needs no network type of the model it measures; PPL
@@ -20,6 +21,7 @@ from metrics.frechet import feature_statistics, frechet_distance
 from metrics.inception import InceptionNetwork, softmax
 from metrics.kid import kernel_inception_distance
 from metrics.ms_ssim import mean_ms_ssim_of_stream
+from metrics.names import FAMILIES, load
 from metrics.precision_recall import NHOOD_SIZE, precision_recall
 from metrics.swd import SWDAccumulator
 
@@ -77,21 +79,6 @@ class MetricOptions:
             raise ValueError(f"`count` must be >= 1. Received: {self.count}")
         if self.batch < 1:
             raise ValueError(f"`batch` must be >= 1. Received: {self.batch}")
-
-
-METRICS: dict[str, Callable[[MetricOptions], dict[str, float]]] = {}
-
-
-def register_metric(kind: str):
-    """Decorator: files `fn(options) -> {result name: value}` under `kind`."""
-
-    def register(fn):
-        if kind in METRICS:
-            raise ValueError(f"Metric family {kind!r} is registered twice.")
-        METRICS[kind] = fn
-        return fn
-
-    return register
 
 
 def evaluate(spec, options: MetricOptions) -> dict[str, float]:
@@ -171,7 +158,6 @@ def _fake_features(options, network):
     return inception_features(network, fakes, options.count)
 
 
-@register_metric("fid")
 def fid(options: MetricOptions) -> dict[str, float]:
     """Frechet Inception Distance: `{"fid": ...}`."""
     network = _network(options)
@@ -186,7 +172,6 @@ def fid(options: MetricOptions) -> dict[str, float]:
     return {"fid": frechet_distance(mu, sigma, *feature_statistics(fake_features))}
 
 
-@register_metric("kid")
 def kid(options: MetricOptions) -> dict[str, float]:
     """Kernel Inception Distance: `{"kid": ...}`."""
     network = _network(options)
@@ -197,7 +182,6 @@ def kid(options: MetricOptions) -> dict[str, float]:
     return {"kid": kernel_inception_distance(real_features, fake_features)}
 
 
-@register_metric("is")
 def inception_score(options: MetricOptions) -> dict[str, float]:
     """Inception Score of generated images: `{"is_mean": ..., "is_std": ...}`."""
     _, fake_logits = _fake_features(options, _network(options))
@@ -205,7 +189,6 @@ def inception_score(options: MetricOptions) -> dict[str, float]:
     return {"is_mean": mean, "is_std": std}
 
 
-@register_metric("swd")
 def swd(options: MetricOptions) -> dict[str, float]:
     """ProGAN's sliced Wasserstein distance, x 1e3, per level and averaged:
     `{"swd_<R>": ..., ..., "swd_16": ..., "swd_avg": ...}`. The side R and the
@@ -225,7 +208,6 @@ def swd(options: MetricOptions) -> dict[str, float]:
     return accumulator.result()
 
 
-@register_metric("msssim")
 def ms_ssim(options: MetricOptions) -> dict[str, float]:
     """Mean MS-SSIM over `count` pairs of generated images (ProGAN's diversity
     measure), consecutive images paired batch by batch: `{"msssim": ...}`."""
@@ -233,7 +215,6 @@ def ms_ssim(options: MetricOptions) -> dict[str, float]:
     return {"msssim": mean_ms_ssim_of_stream(batches, options.count)}
 
 
-@register_metric("fid_full")
 def fid_full(options: MetricOptions) -> dict[str, float]:
     """FID of `count` generated images against every real image, each counted
     once (`all_reals`; stylegan2-ada's `fid50k_full`): `{"fid": ...}`."""
@@ -259,7 +240,6 @@ def _vgg16_state_dict(options):
     return load_state_dict(vgg16_file())
 
 
-@register_metric("pr")
 def pr(options: MetricOptions) -> dict[str, float]:
     """Improved precision and recall (k = 3) of `count` generated images
     against the first `count` of `all_reals` (all of them if fewer), on VGG16
@@ -319,7 +299,13 @@ def _ppl_metric(space, sampling):
     return metric
 
 
-register_metric("ppl_zfull")(_ppl_metric("z", "full"))
-register_metric("ppl_wfull")(_ppl_metric("w", "full"))
-register_metric("ppl_zend")(_ppl_metric("z", "end"))
-register_metric("ppl_wend")(_ppl_metric("w", "end"))
+ppl_zfull = _ppl_metric("z", "full")
+ppl_wfull = _ppl_metric("w", "full")
+ppl_zend = _ppl_metric("z", "end")
+ppl_wend = _ppl_metric("w", "end")
+
+# Each family by its name, derived from `metrics.names.FAMILIES`, which says
+# which function above measures it.
+METRICS: dict[str, Callable[[MetricOptions], dict[str, float]]] = {
+    kind: load(kind) for kind in FAMILIES
+}

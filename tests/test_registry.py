@@ -13,7 +13,7 @@ from metrics import registry
 from metrics.inception import InceptionNetwork
 from metrics.kid import kernel_inception_distance
 from metrics.ms_ssim import ms_ssim
-from metrics.names import FAMILIES, MetricSpec
+from metrics.names import FAMILIES, MetricSpec, load, parse_metric
 from metrics.registry import METRICS, MetricOptions, evaluate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -75,13 +75,25 @@ def test_imported_modules_sees_nested_and_dotted_imports(tmp_path):
     assert imported_modules(path) == {"msg_stylegan_tf2"}
 
 
-def test_every_family_is_registered_once_and_takes_one_options_object():
-    assert sorted(METRICS) == sorted(FAMILIES)
-    for fn in METRICS.values():
+def test_each_family_is_one_function_taking_one_options_object():
+    assert list(METRICS) == list(FAMILIES)
+    assert len({id(fn) for fn in METRICS.values()}) == len(FAMILIES)
+    for kind, fn in METRICS.items():
+        assert fn is load(kind) and fn.__module__ == "metrics.registry", kind
         (parameter,) = inspect.signature(fn).parameters.values()
         assert parameter.annotation is MetricOptions
-    with pytest.raises(ValueError, match="'swd' is registered twice"):
-        registry.register_metric("swd")(lambda options: {})
+    with pytest.raises(ValueError, match="Unknown metric family 'lpips': available"):
+        load("lpips")
+
+
+def test_every_family_is_named_by_its_metrics():
+    counts = {"swd": 16 * 1024, "msssim": 16 * 1024}
+    for kind in FAMILIES:
+        name = {"fid_full": "fid16k_full", "pr": "pr16k3"}.get(kind, f"{kind}16k")
+        assert parse_metric(name) == MetricSpec(name, kind, counts.get(kind, 16000))
+    for wrong in ("fid16k3", "pr16k", "xfid16k", "fid16k_fulll", "ppl_x16k"):
+        with pytest.raises(ValueError, match=f"Unknown metric '{wrong}'"):
+            parse_metric(wrong)
 
 
 def test_options_reject_a_count_or_batch_below_one():
