@@ -6,12 +6,12 @@ import re
 import signal
 import struct
 import subprocess
-import sys
 import zipfile
 
 import numpy as np
 import PIL.Image
 import pytest
+from dataset_helpers import ROOT, run_dataset_tools, tool_command, tool_lines
 
 from datasets import commands
 from datasets.cache import DEMO_ZIP, resolve_dataset
@@ -123,7 +123,11 @@ def test_modes_convert_with_channels(tmp_path):
 def test_bad_inputs_name_the_file_and_leave_nothing(tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
-    with pytest.raises(ValueError, match="images: no images found"):
+    none_found = (
+        f"{folder}: no images found (looked for .jpg, .jpeg, .png, .webp, .bmp, "
+        ".tif, .tiff)."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(none_found)}$"):
         commands.create_from_images(tmp_path / "out", folder)
     save(folder / "good.png", rgb())
     (folder / "fake.png").write_text("this is not a png")
@@ -220,38 +224,6 @@ def test_demo_zip_is_shipped_with_its_licence():
     assert (DEMO_ZIP.parent / "LICENSE").is_file()
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_tool(*args):
-    return subprocess.run(
-        [sys.executable, "dataset_tool.py", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-
-
-def tool_lines(stderr):
-    """The tool's own lines (TensorFlow may log others)."""
-    return [line for line in stderr.splitlines() if "dataset_tool.py" in line]
-
-
-def test_cli_errors_are_one_line_without_traceback(tmp_path):
-    (tmp_path / "empty").mkdir()
-    result = run_tool("create_from_images", tmp_path / "out", tmp_path / "empty")
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if "dataset_tool.py" in line]
-    assert errors == [
-        f"dataset_tool.py: error: {tmp_path / 'empty'}: no images found "
-        "(looked for .jpg, .jpeg, .png, .webp, .bmp, .tif, .tiff)."
-    ]
-    result = run_tool("frobnicate")
-    assert result.returncode == 2 and "unknown command 'frobnicate'" in result.stderr
-
-
 def test_interrupt_leaves_nothing_half_built(tmp_path, monkeypatch):
     for i in range(6):
         save(tmp_path / "images" / f"{i}.png", rgb())
@@ -308,23 +280,29 @@ def test_a_bad_record_is_named_by_every_reading_command(tmp_path):
         commands.info(bad)
 
 
-def test_cli_names_a_bad_record_and_a_bad_image_in_one_line(tmp_path):
+def test_cli_errors_are_one_line_without_traceback(tmp_path):
+    # A bad record, a bad image (with the hint of its flag) and an unknown
+    # command, run at once; the library messages are tested above.
     _, bad, top = bad_dataset(tmp_path)
-    result = run_tool("extract", bad, tmp_path / "extracted")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert tool_lines(result.stderr) == [
+    (tmp_path / "images" / "fake.png").write_text("not a png")
+    record, image, unknown = run_dataset_tools(
+        ["extract", bad, tmp_path / "extracted"],
+        ["create_from_images", tmp_path / "out", tmp_path / "images"],
+        ["frobnicate"],
+    )
+    for result in (record, image):
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert tool_lines(record.stderr) == [
         f"dataset_tool.py: error: {top}: record 3: its data fails its CRC check "
         "(corrupt bytes); rebuild the dataset with dataset_tool.py or restore the "
         "file from a copy."
     ]
-    (tmp_path / "images" / "fake.png").write_text("not a png")
-    result = run_tool("create_from_images", tmp_path / "out", tmp_path / "images")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert tool_lines(result.stderr) == [
+    assert tool_lines(image.stderr) == [
         f"dataset_tool.py: error: {tmp_path / 'images' / 'fake.png'}: not an image "
         "file Pillow can read (--skip_bad skips bad images, listing each)"
     ]
     assert leftovers(tmp_path, keep=("images", "good", "bad")) == []
+    assert unknown.returncode == 2 and "unknown command 'frobnicate'" in unknown.stderr
 
 
 def wait_until(condition, tool, what):
@@ -368,7 +346,7 @@ def test_sigterm_while_writing_leaves_nothing_behind(tmp_path):
     os.mkfifo(fifo)
     args = ["create_from_images", tmp_path / "out", folder, "--noshuffle"]
     tool = subprocess.Popen(
-        [sys.executable, "dataset_tool.py", *map(str, args)],
+        tool_command(*args),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

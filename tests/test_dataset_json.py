@@ -5,20 +5,17 @@ import io
 import json
 import os
 import re
-import subprocess
-import sys
-import threading
 import zipfile
 
 import numpy as np
 import PIL.Image
 import pytest
+from dataset_helpers import fed_fifo, run_dataset_tool
 
 from datasets import commands, dataset_json, images
 from datasets.cache import conversion_dir, plan_dataset
 from datasets.reader import describe
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = ("00000/img00000000.png", "00000/img00000001.png", "00000/img00000002.png")
 
 
@@ -274,10 +271,7 @@ def test_a_dry_run_describes_the_labels(tmp_path):
 
 def test_the_cli_refuses_a_bad_dataset_json_in_one_line(tmp_path):
     source = zipped(tmp_path, [[NAMES[0], 0], [NAMES[1], -3], [NAMES[2], 1]])
-    command = ["dataset_tool.py", "create_from_zip", str(tmp_path / "o"), str(source)]
-    result = subprocess.run(
-        [sys.executable, *command], cwd=ROOT, capture_output=True, text=True
-    )
+    result = run_dataset_tool("create_from_zip", tmp_path / "o", source)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
@@ -289,19 +283,6 @@ def test_a_dataset_json_stream_is_cut_off_at_the_cap(tmp_path, monkeypatch):
     # A FIFO has no size to check first: the read itself must stop at the cap.
     monkeypatch.setattr(dataset_json, "MAX_JSON_BYTES", 1 << 16)
     root = folder(tmp_path, ...)
-    os.mkfifo(root / "dataset.json")
-
-    def feed():
-        try:
-            with open(root / "dataset.json", "wb") as f:
-                for _ in range(64):
-                    f.write(bytes(1 << 16))
-        except BrokenPipeError:  # The reader stopped, as it should.
-            pass
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    with pytest.raises(ValueError, match="more than 65,536 bytes, over the limit"):
-        images.open_source(root)
-    writer.join(timeout=60)
-    assert not writer.is_alive()
+    with fed_fifo(root / "dataset.json", 64, 1 << 16):
+        with pytest.raises(ValueError, match="more than 65,536 bytes, over the limit"):
+            images.open_source(root)

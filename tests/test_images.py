@@ -6,9 +6,7 @@ before its pixels are decoded and without reading more than the cap into memory;
 """
 
 import io
-import os
 import struct
-import threading
 import tracemalloc
 import zipfile
 import zlib
@@ -16,6 +14,7 @@ import zlib
 import numpy as np
 import PIL.Image
 import pytest
+from dataset_helpers import fed_fifo
 
 from datasets import commands, images
 from datasets.reader import describe
@@ -181,24 +180,11 @@ def test_a_stream_longer_than_the_cap_is_cut_off_at_the_cap(tmp_path, monkeypatc
     monkeypatch.setattr(images, "MAX_FILE_BYTES", 1 << 20)
     folder = folder_with(tmp_path, "stream.png", b"")
     (folder / "stream.png").unlink()
-    os.mkfifo(folder / "stream.png")
-
-    def feed():
-        try:
-            with open(folder / "stream.png", "wb") as f:
-                for _ in range(16):
-                    f.write(bytes(1 << 20))
-        except BrokenPipeError:  # The reader stopped, as it should.
-            pass
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    source = images.open_source(folder)
-    stream = next(f for f in source.files if f.name == "stream.png")
-    refused(
-        source.open,
-        stream,
-        starts=f"{folder / 'stream.png'}: holds more than 1,048,576 bytes, over",
-    )
-    writer.join(timeout=60)
-    assert not writer.is_alive()
+    with fed_fifo(folder / "stream.png", 16, 1 << 20):
+        source = images.open_source(folder)
+        stream = next(f for f in source.files if f.name == "stream.png")
+        refused(
+            source.open,
+            stream,
+            starts=f"{folder / 'stream.png'}: holds more than 1,048,576 bytes, over",
+        )
