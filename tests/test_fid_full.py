@@ -125,7 +125,8 @@ def test_fid_full_counts_every_real_once_and_caches_them(dataset, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, dataset):
+def run(tmp_path_factory, dataset):
+    """A run directory of the tiny networks, on `dataset`, and its Gs."""
     from msg_stylegan_tf2.networks.build import build_networks
     from msg_stylegan_tf2.training.config import TrainingConfig
     from msg_stylegan_tf2.training.snapshot import write_network_run
@@ -136,7 +137,12 @@ def run_dir(tmp_path_factory, dataset):
     out = tmp_path_factory.mktemp("run") / "run"
     write_network_run(G, D, Gs, out)
     dataclasses.replace(TrainingConfig.load(out), dataset=str(dataset)).save(out)
-    return out
+    return out, Gs
+
+
+@pytest.fixture(scope="module")
+def run_dir(run):
+    return run[0]
 
 
 def test_run_metrics_full_fid_and_pr(run_dir, tmp_path, monkeypatch):
@@ -178,19 +184,17 @@ def wide_vgg16(tmp_path_factory):
 
 
 def test_run_metrics_ppl_of_a_run_and_of_a_saved_model(
-    run_dir, dataset, wide_vgg16, tmp_path
+    run, dataset, wide_vgg16, tmp_path
 ):
     from test_ppl import StyleModule
 
-    from msg_stylegan_tf2.training.snapshot import load_generator
-
+    run_dir, Gs = run
     kwargs = dict(vgg16=str(wide_vgg16), vgg16_unverified=True, log=lambda line: None)
     results = run_metrics(run_dir, ["ppl_wend1k"], num_images=3, **kwargs)
     assert results["ppl_wend1k"]["ppl"] > 0
     assert (run_dir / "metric-ppl_wend1k.jsonl").is_file()
     # A SavedModel: images through serving_default, PPL through its signatures.
-    G, _, _ = load_generator(run_dir)
-    saved = StyleModule(G).save(tmp_path / "saved", ("mapping", "synthesis"))
+    saved = StyleModule(Gs).save(tmp_path / "saved", ("mapping", "synthesis"))
     results = run_metrics(
         saved, ["msssim1k", "ppl_zfull1k"], dataset=str(dataset), num_images=2, **kwargs
     )
