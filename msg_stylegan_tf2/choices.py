@@ -18,8 +18,12 @@ LOSSES = {
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 # "auto": bf16 where the hardware has it, else "off" (dnnlib/hardware.py).
 MIXED_PRECISION = ("auto", "off", "bf16", "fp16")
-# What D sees (msg_stylegan_tf2/training/augment.py).
-AUGMENTS = ("none", "diffaug", "ada")
+# What D sees: each name beside its `Augmentation` class.
+AUGMENTS = {
+    "none": "msg_stylegan_tf2.training.augmentation:NoAugmentation",
+    "diffaug": "msg_stylegan_tf2.training.augmentation:DiffAugment",
+    "ada": "msg_stylegan_tf2.training.augmentation:AdaptiveAugment",
+}
 # Images per forward pass of the generator in generate.py, run_metrics.py and
 # the figures (msg_stylegan_tf2/inference/figures.py): bounds their memory.
 GENERATE_BATCH = 32

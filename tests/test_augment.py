@@ -9,7 +9,6 @@ from msg_stylegan_tf2.networks.pyramid import downsample_pyramid
 from msg_stylegan_tf2.training.augment import (
     OPERATIONS,
     AdaptiveProbability,
-    AugmentedD,
     augment_pyramid,
     cutout_offsets,
     draw,
@@ -174,19 +173,16 @@ def test_p_gates_each_operation():
 def test_gradients_reach_g_through_the_augmentation():
     G, D = build_networks("tiny", use_noise=False, mbstd_group_size=0)
     latents = tf.random.normal([4, G.latent_size], seed=1)
-    augmented_d = AugmentedD(D, lambda i: draw(tf.constant([i, 9], tf.int64), 4))
+    params = draw(tf.constant([0, 9], tf.int64), 4)
     with tf.GradientTape() as tape:
         fakes = G(latents, training=True)
-        scores = augmented_d(fakes)
+        scores = D(augment_pyramid(fakes, params))
         loss = tf.reduce_sum(tf.nn.softplus(-scores))
     grads = tape.gradient(loss, G.trainable_weights)
     assert all(g is not None for g in grads)
     assert all(np.isfinite(g.numpy()).all() for g in grads)
     # Every weight of G, the ToRGB of each level included, gets a gradient.
     assert all(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
-    # Each call draws anew: reals and fakes get independent augmentations.
-    assert augmented_d.calls == 1
-    assert augmented_d.resolution_log2 == D.resolution_log2
 
 
 def test_p_rises_when_real_scores_are_all_positive_and_falls_when_mixed():
@@ -219,21 +215,3 @@ def test_p_holds_when_r_t_equals_the_target():
     ada.accumulate(4.0, 8)  # r_t = 8 / 16 = 0.5 exactly.
     assert float(ada.p) == 0.25
     assert int(ada.steps) == 0 and float(ada.images) == 0.0
-
-
-def test_an_unknown_augmentation_is_refused():
-    from msg_stylegan_tf2.training.growth import whole_pyramids
-    from msg_stylegan_tf2.training.losses import make_loss
-    from msg_stylegan_tf2.training.state import TrainingState
-    from msg_stylegan_tf2.training.steps import TrainSteps
-
-    G, D = build_networks("tiny")
-    state = TrainingState(G, D, G, None, None)
-    with pytest.raises(ValueError, match="`augment` must be one of"):
-        TrainSteps(
-            tf.distribute.get_strategy(),
-            state,
-            make_loss("logistic"),
-            whole_pyramids,
-            augment="rotate",
-        )

@@ -54,7 +54,7 @@ class Trained:
             strategy = tf.distribute.get_strategy()
             self.state = build_state(config, strategy)
             self.steps = TrainSteps(
-                strategy, self.state, make_loss("logistic", r1_gamma=10), whole_pyramids
+                strategy, self.state, make_loss("logistic"), whole_pyramids
             )
             self.d_terms = self.steps.d_step(self.batch, self.step)
             self.g_terms = self.steps.g_step(self.batch, self.step)

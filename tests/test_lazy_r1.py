@@ -12,11 +12,12 @@ from msg_stylegan_tf2.networks.build import (
     official_variables,
 )
 from msg_stylegan_tf2.networks.presets import get_preset
-from msg_stylegan_tf2.training import cli
 from msg_stylegan_tf2.training.config import TrainingConfig
 from msg_stylegan_tf2.training.growth import whole_pyramids
 from msg_stylegan_tf2.training.loss_scale import DynamicLossScale
 from msg_stylegan_tf2.training.losses import make_loss
+from msg_stylegan_tf2.training.regularization import Regularization
+from msg_stylegan_tf2.training.schedule import LearningRates
 from msg_stylegan_tf2.training.state import TrainingState, build_state
 from msg_stylegan_tf2.training.steps import TrainSteps
 
@@ -47,7 +48,7 @@ def batch():
     return images, labels
 
 
-def make_steps(start, loss, optimizer=sgd, scales=(None, None), **options):
+def make_steps(start, loss, regularization, optimizer=sgd, scales=(None, None)):
     # Networks from the same initial weights, their steps (mirroring off, so
     # the reals are the batch itself).
     G, D = build_networks("tiny", **NETWORK)
@@ -58,9 +59,11 @@ def make_steps(start, loss, optimizer=sgd, scales=(None, None), **options):
     g_opt, d_opt = optimizer(), optimizer()
     g_opt.build(G.trainable_weights)
     d_opt.build(D.trainable_weights)
-    state = TrainingState(G, D, Gs, g_opt, d_opt, loss_scales=scales)
+    state = TrainingState(
+        G, D, Gs, g_opt, d_opt, loss_scales=scales, regularization=regularization
+    )
     return TrainSteps(
-        tf.distribute.get_strategy(), state, loss, whole_pyramids, 2, seed=5, **options
+        tf.distribute.get_strategy(), state, loss, whole_pyramids, 2, seed=5
     )
 
 
@@ -76,24 +79,19 @@ def variables(steps):
     return found
 
 
-def test_interval_one_is_the_plain_d_step_bit_for_bit(start, batch):
-    # R1 and R2 inside every D step, Adam as given: the step of a TrainSteps
-    # built without the option.
-    loss = make_loss("logistic", r1_gamma=10.0, r2_gamma=1.0)
-    plain = make_steps(start, loss, adam)
-    lazy = make_steps(start, loss, adam, r1_interval=1)
+def test_interval_one_keeps_the_penalties_in_every_d_step(start, batch):
+    # R1 and R2 inside every D step, one update a step, Adam as given.
+    regularization = Regularization(10.0, 1.0, interval=1)
+    assert regularization.main_gammas() == (10.0, 1.0)
+    assert not any(regularization.due(step) for step in range(8))
+    assert regularization.adam_ratio == 1.0
+    assert regularization.d_betas(0.5, 0.99) == (0.5, 0.99)
+    steps = make_steps(start, make_loss("logistic"), regularization, adam)
     for step in range(3):
-        step = tf.constant(step, tf.int64)
-        terms = [s.d_step(batch, step) for s in (plain, lazy)]
-        assert terms[0].keys() == terms[1].keys()
-        assert "Loss/r1_penalty" in terms[1] and "Loss/D/reg" not in terms[1]
-        for s in (plain, lazy):
-            s.g_step(batch, step)
-            s.update_gs(tf.constant(0.9))
-    ours, theirs = variables(plain), variables(lazy)
-    assert ours.keys() == theirs.keys()
-    for name in ours:
-        np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+        terms = steps.d_step(batch, tf.constant(step, tf.int64))
+        assert "Loss/r1_penalty" in terms and "Loss/r2_penalty" in terms
+        assert "Loss/D/reg" not in terms
+    assert int(steps.d_opt.iterations) == 3
 
 
 def official_r1(D, images, labels):
@@ -113,9 +111,10 @@ def official_r1(D, images, labels):
 
 def test_interval_four_regularizes_steps_0_4_8_with_four_times_gamma(start, batch):
     gamma, interval = 10.0, 4
-    lazy = make_steps(start, make_loss("logistic", gamma), r1_interval=interval)
+    lazy_r1 = Regularization(gamma, interval=interval)
+    lazy = make_steps(start, make_loss("logistic"), lazy_r1)
     # The main step alone: the same loss without R1.
-    main = make_steps(start, make_loss("logistic", 0.0))
+    main = make_steps(start, make_loss("logistic"), Regularization())
     main.d_step(batch, tf.constant(0, tf.int64))
     D = main.D
     with tf.GradientTape() as tape:
@@ -166,8 +165,8 @@ def test_lazy_r2_and_float16_loss_scaling(start, batch):
     try:
         # A scale that does not overflow here: every update is a good step.
         scales = (DynamicLossScale(2.0**4), DynamicLossScale(2.0**4))
-        loss = make_loss("logistic", r1_gamma=10.0, r2_gamma=1.0)
-        steps = make_steps(start, loss, adam, scales, r1_interval=2)
+        regularization = Regularization(10.0, 1.0, interval=2)
+        steps = make_steps(start, make_loss("logistic"), regularization, adam, scales)
     finally:
         keras.config.set_dtype_policy("float32")
     for step in range(3):
@@ -179,8 +178,7 @@ def test_lazy_r2_and_float16_loss_scaling(start, batch):
 
 
 def test_gradient_penalty_losses_keep_theirs_in_the_main_step(start, batch):
-    loss = make_loss("wgan_gp", r1_gamma=1.0)
-    steps = make_steps(start, loss, r1_interval=3)
+    steps = make_steps(start, make_loss("wgan_gp"), Regularization(1.0, interval=3))
     terms = steps.d_step(batch, tf.constant(1, tf.int64))
     assert "Loss/gradient_penalty" in terms and "Loss/r1_penalty" not in terms
 
@@ -200,33 +198,36 @@ def config(**options):
 
 @pytest.mark.parametrize("interval", [1, 4])
 def test_adam_of_d_is_adjusted_by_n_over_n_plus_1(interval):
-    state = build_state(config(r1_interval=interval), tf.distribute.get_strategy())
+    run = config(r1_interval=interval, lrate_rampup_kimg=1.0)
+    state = build_state(run, tf.distribute.get_strategy())
     ratio = 0.8 if interval == 4 else 1.0
+    assert state.regularization == Regularization(10.0, 0.0, interval)
+    assert state.regularization.adam_ratio == ratio
     assert state.d_opt.beta_1 == 0.0
     assert state.d_opt.beta_2 == 0.99**ratio
-    assert float(state.d_opt.learning_rate) == pytest.approx(0.003 * ratio)
-    assert (state.g_opt.beta_2, float(state.g_opt.learning_rate)) == (
-        0.99,
-        pytest.approx(0.003),
-    )
+    assert state.g_opt.beta_2 == 0.99
     if interval == 4:
         assert state.d_opt.beta_2 == pytest.approx(0.991992, abs=1e-6)
+    # The learning rates, ramped up over 1 kimg: D's times the ratio.
+    rates = LearningRates.from_config(run, state.regularization.adam_ratio)
+    assert rates.at(500) == (0.0015, pytest.approx(0.0015 * ratio))
+    assert rates.at(5000) == (0.003, pytest.approx(0.003 * ratio))
 
 
-def test_interval_needs_a_penalty(start):
-    with pytest.raises(ValueError, match="no R1 or R2 penalty"):
-        make_steps(start, make_loss("wgan"), r1_interval=2)
+def test_the_options_are_checked_once_where_they_are_built():
+    with pytest.raises(ValueError, match=r"`r1_interval=2` applies R1 and R2 lazily"):
+        Regularization(interval=2)
     with pytest.raises(ValueError, match=r"integer >= 1\. Received: 0"):
-        make_steps(start, make_loss("logistic"), r1_interval=0)
-    with pytest.raises(ValueError, match="--r1_interval=4: loss wgan_gp has no R1"):
-        cli.check_r1_interval(4, "wgan_gp", None, 0.0)
-    cli.check_r1_interval(4, "wgan_gp", None, 1.0)  # R2 alone is lazy too.
-    cli.check_r1_interval(1, "wgan", None, 0.0)
-
-
-def test_resume_may_change_the_interval():
-    changed, changes = cli.resume_changes(config(), {"r1_interval": 8}, {"r1_interval"})
-    assert changed.r1_interval == 8
-    assert changes == {"r1_interval": {"from": 1, "to": 8}}
-    with pytest.raises(ValueError, match="--r1_interval=8: loss wgan"):
-        cli.resume_changes(config(loss="wgan"), {"r1_interval": 8}, {"r1_interval"})
+        Regularization(10.0, interval=0)
+    for gamma in ("r1_gamma", "r2_gamma"):
+        with pytest.raises(ValueError, match=f"`{gamma}` must be .* Received: -1.5"):
+            Regularization(**{gamma: -1.5})
+    # A loss's default R1 (10 for the logistic losses, else 0) where not given.
+    assert Regularization.from_config(config()).r1_gamma == 10.0
+    assert Regularization.from_config(config(loss="hinge")).r1_gamma == 0.0
+    with pytest.raises(ValueError, match="`r1_interval=4` applies R1 and R2"):
+        Regularization.from_config(config(loss="wgan_gp", r1_interval=4))
+    # R2 alone is lazy too.
+    lazy_r2 = config(loss="wgan_gp", r1_interval=4, r2_gamma=1.0)
+    assert Regularization.from_config(lazy_r2).lazy_gammas() == (0.0, 4.0)
+    assert Regularization.from_config(config(loss="wgan", r1_gamma=2.0)).r1_gamma == 2

@@ -18,6 +18,7 @@ from msg_stylegan_tf2.networks.generator import Generator
 from msg_stylegan_tf2.networks.official import assign_official_variables
 from msg_stylegan_tf2.networks.pyramid import downsample_pyramid
 from msg_stylegan_tf2.training.losses import gradient_penalty_terms, make_loss
+from msg_stylegan_tf2.training.step_context import Role, StepContext
 
 DATA = pathlib.Path(__file__).parent / "data" / "official"
 REAL = np.array([1.5, -0.5, 0.25, 2.0], np.float32)
@@ -169,9 +170,10 @@ def test_loss_values_from_fixed_scores(name):
     D = MeanD()
     reals = constant_pyramid(REAL, D.resolution_log2)[-1]
     fakes = constant_pyramid(FAKE, D.resolution_log2)
-    loss = make_loss(name, r1_gamma=0.0)
+    loss = make_loss(name)
+    ctx = StepContext(D, reals, fakes)
 
-    d_loss, terms = loss.d_loss(D, reals, fakes, None)
+    d_loss, terms = loss.d_loss(ctx)
     np.testing.assert_allclose(d_loss, expected_d, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(terms["Loss/scores/real"], REAL, rtol=1e-6)
     np.testing.assert_allclose(terms["Loss/scores/fake"], FAKE, rtol=1e-6)
@@ -179,35 +181,27 @@ def test_loss_values_from_fixed_scores(name):
     assert "Loss/r1_penalty" not in terms and "Loss/r2_penalty" not in terms
     assert d_loss.shape == (len(REAL),)
 
-    g_loss, g_terms = loss.g_loss(D, reals, fakes, None)
+    g_loss, g_terms = loss.g_loss(ctx)
     np.testing.assert_allclose(g_loss, expected_g, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(g_terms["Loss/G/total"], g_loss)
     assert g_loss.shape == (len(REAL),)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
-def test_make_loss_builds_registered_class_with_gammas(name):
-    loss = make_loss(name, r1_gamma=2.5, r2_gamma=0.5)
-    assert type(loss) is load(LOSSES, name, "loss")
-    assert loss.r1_gamma == 2.5 and loss.r2_gamma == 0.5
+def test_make_loss_builds_registered_class(name):
+    assert type(make_loss(name)) is load(LOSSES, name, "loss")
 
 
-def test_make_loss_keeps_default_gamma():
-    assert make_loss("logistic").r1_gamma == 10.0
-    assert make_loss("logistic_saturating").r1_gamma == 10.0
+def test_the_logistic_losses_default_to_r1_of_gamma_10():
+    assert make_loss("logistic").default_r1_gamma == 10.0
+    assert make_loss("logistic_saturating").default_r1_gamma == 10.0
     for name in ("wgan", "wgan_gp", "hinge", "hinge_gp", "relativistic_hinge", "lsgan"):
-        assert make_loss(name).r1_gamma == 0.0, name
+        assert make_loss(name).default_r1_gamma == 0.0, name
 
 
 def test_make_loss_rejects_unknown_name():
     with pytest.raises(ValueError, match="must be one of .*Received: 'softmax'"):
         make_loss("softmax")
-
-
-@pytest.mark.parametrize("gamma", ["r1_gamma", "r2_gamma"])
-def test_make_loss_rejects_negative_gamma(gamma):
-    with pytest.raises(ValueError, match=f"`{gamma}` must be .* >= 0. Received: -1.5"):
-        make_loss("logistic", **{gamma: -1.5})
 
 
 # R1 and R2 ----------------------------------------------------------------------
@@ -228,7 +222,8 @@ def test_r1_is_total_derivative_through_pooling(power):
     for grad, expected in zip(grads, expected_grads, strict=True):
         np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-5)
 
-    loss, terms = make_loss("logistic", r1_gamma=3.0).d_loss(D, reals, fakes, None)
+    ctx = StepContext(D, reals, fakes, r1_gamma=3.0)
+    loss, terms = make_loss("logistic").d_loss(ctx)
     np.testing.assert_allclose(terms["Loss/r1_penalty"], expected_r1, rtol=1e-5)
     real_scores = D.numpy_scores(levels)
     fake_scores = D.numpy_scores([f.numpy() for f in fakes])
@@ -242,8 +237,8 @@ def test_r2_differentiates_fake_levels_as_given():
     D = PolynomialD(random_weights(rng, 4), power=2)
     reals = rng.uniform(-1, 1, (2, 16, 16, CHANNELS)).astype(np.float32)
     fakes = random_pyramid(rng, 2, D.resolution_log2)
-    loss = make_loss("logistic", r1_gamma=0.0, r2_gamma=4.0)
-    d_loss, terms = loss.d_loss(D, tf.constant(reals), fakes, None)
+    ctx = StepContext(D, tf.constant(reals), fakes, r2_gamma=4.0)
+    d_loss, terms = make_loss("logistic").d_loss(ctx)
     # The fake levels are separate inputs: no paths through pooling.
     expected_r2 = per_level_mean_of_squares(
         D.numpy_direct_grads([f.numpy() for f in fakes])
@@ -315,7 +310,8 @@ def test_r1_gradients_of_discriminator_match_finite_differences(float64_discrimi
         np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-6 * np.abs(fd).max())
 
     fakes = [tf.constant(x) for x in levels]
-    _, terms = make_loss("logistic").d_loss(D, tf.constant(reals), fakes, None)
+    ctx = StepContext(D, tf.constant(reals), fakes, r1_gamma=10.0)
+    _, terms = make_loss("logistic").d_loss(ctx)
     np.testing.assert_allclose(
         terms["Loss/r1_penalty"], per_level_mean_of_squares(expected), rtol=1e-5
     )
@@ -345,7 +341,7 @@ def test_gradient_penalty_of_linear_discriminator(name):
     loss = make_loss(name)
     for seed in (1, 2):
         tf.random.set_seed(seed)
-        d_loss, terms = loss.d_loss(D, reals, fakes, None)
+        d_loss, terms = loss.d_loss(StepContext(D, reals, fakes))
         np.testing.assert_allclose(
             terms["Loss/gradient_penalty"], [expected_penalty] * 4, rtol=1e-5
         )
@@ -360,7 +356,7 @@ def test_gradient_penalty_mixes_every_level_with_one_factor():
     D = RecordingD(ones, power=2)
     reals = tf.zeros([count, 16, 16, CHANNELS])
     fakes = constant_pyramid(np.ones(count), resolution_log2)
-    _, terms = make_loss("wgan_gp").d_loss(D, reals, fakes, None)
+    _, terms = make_loss("wgan_gp").d_loss(StepContext(D, reals, fakes))
 
     # The mixed pyramid is the only one that is neither all zeros nor all ones.
     mixed = [c for c in D.calls if not all(np.all(x == c[0].flat[0]) for x in c)]
@@ -381,7 +377,7 @@ def test_gradient_penalty_of_equal_real_and_fake_is_at_the_reals():
     D = RecordingD(random_weights(rng, 4), power=2)
     reals = tf.constant(rng.uniform(-1, 1, (4, 16, 16, CHANNELS)), tf.float32)
     real_pyramid = downsample_pyramid(reals, 3)
-    make_loss("hinge_gp").d_loss(D, reals, real_pyramid, None)
+    make_loss("hinge_gp").d_loss(StepContext(D, reals, real_pyramid))
     assert len(D.calls) == 3
     for call in D.calls:
         for level, real in zip(call, real_pyramid, strict=True):
@@ -399,15 +395,77 @@ def test_d_loss_does_not_backpropagate_into_fakes(name, r2_gamma):
     D = PolynomialD(random_weights(rng, 3), power=2)
     reals = tf.constant(rng.uniform(-1, 1, (2, 8, 8, CHANNELS)), tf.float32)
     fakes = random_pyramid(rng, 2, D.resolution_log2)
-    loss = make_loss(name, r1_gamma=1.0, r2_gamma=r2_gamma)
+    loss = make_loss(name)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(fakes)
-        d_total = tf.reduce_sum(loss.d_loss(D, reals, fakes, None)[0])
-        g_total = tf.reduce_sum(loss.g_loss(D, reals, fakes, None)[0])
+        ctx = StepContext(D, reals, fakes, r1_gamma=1.0, r2_gamma=r2_gamma)
+        d_total = tf.reduce_sum(loss.d_loss(ctx)[0])
+        g_total = tf.reduce_sum(loss.g_loss(ctx)[0])
     assert tape.gradient(d_total, fakes) == [None, None]
     # The same fakes do carry G's gradient, so the check above is not vacuous.
     g_grads = tape.gradient(g_total, fakes)
     assert all(g is not None and np.abs(g).max() > 0 for g in g_grads)
+
+
+# The step context: roles, lazy penalties -----------------------------------------
+
+
+def role_recording_context(D, reals, fakes, **options):
+    # D sees each role's images shifted by the role's value: which role each
+    # of D's calls was for shows in its scores.
+    roles = []
+
+    def augment(role, pyramid):
+        roles.append(role)
+        return [level + float(role) for level in pyramid]
+
+    return StepContext(D, reals, fakes, augment=augment, **options), roles
+
+
+@pytest.mark.parametrize(
+    "name, d_roles, g_roles",
+    [
+        ("logistic", [Role.REALS, Role.FAKES], [Role.FAKES]),
+        ("wgan_gp", [Role.REALS, Role.FAKES, Role.PENALTY], [Role.FAKES]),
+        ("relativistic_hinge", [Role.REALS, Role.FAKES], [Role.REALS, Role.FAKES]),
+    ],
+)
+def test_d_sees_each_role_through_its_own_augmentation(name, d_roles, g_roles):
+    # The mean over every level: a constant pyramid scores its value.
+    shapes = [(4 * 2**i, 4 * 2**i, CHANNELS) for i in range(2)]
+    D = PolynomialD([np.full(s, 0.5 / np.prod(s), np.float32) for s in shapes], 1)
+    reals = constant_pyramid(REAL, D.resolution_log2)[-1]
+    fakes = constant_pyramid(FAKE, D.resolution_log2)
+    ctx, roles = role_recording_context(D, reals, fakes)
+    _, terms = make_loss(name).d_loss(ctx)
+    assert roles == d_roles
+    np.testing.assert_allclose(terms["Loss/scores/real"], REAL + Role.REALS, rtol=1e-6)
+    np.testing.assert_allclose(terms["Loss/scores/fake"], FAKE + Role.FAKES, rtol=1e-6)
+    roles.clear()
+    make_loss(name).g_loss(ctx)
+    assert roles == g_roles
+
+
+def test_lazy_penalties_are_the_penalties_of_the_main_loss():
+    # R1 and R2 are computed in one place: `d_penalties` gives what `d_loss`
+    # adds, alone, and calls D only where a gamma asks.
+    rng = np.random.default_rng(19)
+    D = PolynomialD(random_weights(rng, 3), power=2)
+    reals = tf.constant(rng.uniform(-1, 1, (2, 8, 8, CHANNELS)), tf.float32)
+    fakes = random_pyramid(rng, 2, D.resolution_log2)
+    loss = make_loss("logistic")
+    ctx = StepContext(D, reals, fakes, r1_gamma=2.0, r2_gamma=6.0)
+    d_loss, terms = loss.d_loss(ctx)
+    reg, reg_terms = loss.d_penalties(ctx)
+    for name in ("Loss/r1_penalty", "Loss/r2_penalty"):
+        np.testing.assert_allclose(reg_terms[name], terms[name], rtol=1e-6)
+    np.testing.assert_allclose(reg, d_loss - terms["Loss/D/loss"], rtol=1e-5)
+    np.testing.assert_allclose(reg_terms["Loss/D/reg"], reg)
+    ctx, roles = role_recording_context(D, reals, fakes, r1_gamma=2.0)
+    _, reg_terms = loss.d_penalties(ctx)
+    assert roles == [Role.REALS] and "Loss/r2_penalty" not in reg_terms
+    with pytest.raises(ValueError, match="needs `r1_gamma` or `r2_gamma` > 0"):
+        loss.d_penalties(StepContext(D, reals, fakes))
 
 
 # Official TF1 losses ------------------------------------------------------------
@@ -441,8 +499,8 @@ def official_losses():
 
 def test_d_logistic_r1_matches_official(official_losses):
     data, D, fakes, reals = official_losses
-    loss = make_loss("logistic", r1_gamma=float(data["r1_gamma"]))
-    d_loss, terms = loss.d_loss(D, reals, fakes, None)
+    ctx = StepContext(D, reals, fakes, r1_gamma=float(data["r1_gamma"]))
+    d_loss, terms = make_loss("logistic").d_loss(ctx)
     atol = 1e-4
     real_scores, fake_scores = data["real_scores"][:, 0], data["fake_scores"][:, 0]
     np.testing.assert_allclose(terms["Loss/scores/real"], real_scores, atol=atol)
@@ -465,7 +523,7 @@ def test_d_logistic_r1_matches_official(official_losses):
 
 def test_g_logistic_nonsaturating_matches_official(official_losses):
     data, D, fakes, reals = official_losses
-    g_loss, _ = make_loss("logistic").g_loss(D, reals, fakes, None)
+    g_loss, _ = make_loss("logistic").g_loss(StepContext(D, reals, fakes))
     np.testing.assert_allclose(g_loss, data["g_loss"][:, 0], atol=1e-4)
 
 

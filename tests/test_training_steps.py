@@ -5,17 +5,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from msg_stylegan_tf2.choices import AUGMENTS, load
 from msg_stylegan_tf2.networks.build import (
     assign_official_variables,
     build_networks,
     official_variables,
 )
 from msg_stylegan_tf2.training.augment import AdaptiveProbability
+from msg_stylegan_tf2.training.augmentation import AdaptiveAugment
 from msg_stylegan_tf2.training.ema import pair_weights, update_ema
 from msg_stylegan_tf2.training.growth import GrowingViews, whole_pyramids
 from msg_stylegan_tf2.training.loss_scale import DynamicLossScale
 from msg_stylegan_tf2.training.losses import make_loss
-from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
+from msg_stylegan_tf2.training.regularization import Regularization
+from msg_stylegan_tf2.training.schedule import LearningRates, ema_beta
 from msg_stylegan_tf2.training.state import TrainingState
 from msg_stylegan_tf2.training.steps import TrainSteps
 
@@ -57,29 +60,32 @@ def train_three_steps(
         g_opt, d_opt = optimizer(), optimizer()
         g_opt.build(G.trainable_weights)
         d_opt.build(D.trainable_weights)
-        # ADA adjusting p at every step, by 8 / 10 images: p moves at once.
-        ada = AdaptiveProbability(ada_interval=1, ada_kimg=0.01)
-        if augment != "ada":
-            ada = None
-        else:
+        if augment == "ada":
+            # ADA adjusting p at every step, by 8 / 10 images: p moves at once.
+            ada = AdaptiveProbability(ada_interval=1, ada_kimg=0.01)
             ada.p.assign(0.5)
+            augmentation = AdaptiveAugment(ada)
+        else:
+            augmentation = load(AUGMENTS, augment, "augment")()
     if init is not None:
         assign_official_variables(G, init[0])
         assign_official_variables(D, init[1])
     assign_official_variables(Gs, official_variables(G))
     # ProGAN's growing views, fading at alpha 0.5; MSG's whole pyramids.
     views = GrowingViews(D.resolution_log2, 0.5) if progressive else whole_pyramids
+    loss = make_loss(loss)
+    regularization = Regularization(loss.default_r1_gamma, interval=r1_interval)
+    state = TrainingState(
+        G,
+        D,
+        Gs,
+        g_opt,
+        d_opt,
+        augmentation=augmentation,
+        regularization=regularization,
+    )
     steps = TrainSteps(
-        strategy,
-        TrainingState(G, D, Gs, g_opt, d_opt),
-        make_loss(loss),
-        views,
-        label_size=label_size,
-        mirror_augment=True,
-        seed=3,
-        augment=augment,
-        ada=ada,
-        r1_interval=r1_interval,
+        strategy, state, loss, views, label_size=label_size, mirror_augment=True, seed=3
     )
     rng = np.random.RandomState(0)
     images = rng.randint(0, 256, [8, side, side, 3]).astype(np.uint8)
@@ -91,9 +97,7 @@ def train_three_steps(
         steps.d_step(batch, tf.constant(step, tf.int64))
         steps.g_step(batch, tf.constant(step, tf.int64))
         steps.update_gs(tf.constant(0.9))
-    if ada is not None:
-        return G, D, Gs, float(ada.p.numpy())
-    return G, D, Gs
+    return G, D, Gs, *augmentation.progress().values()
 
 
 @pytest.mark.parametrize(
@@ -137,10 +141,13 @@ def test_mirrored_replicas_train_like_one_device(
     assert np.abs(moved - start[1][name]).max() > 1e-4
 
 
-def test_learning_rate_ramp_up():
-    assert learning_rate(0, 0.003) == 0.003
-    assert learning_rate(5000, 0.003, rampup_kimg=10) == pytest.approx(0.0015)
-    assert learning_rate(20000, 0.003, rampup_kimg=10) == 0.003
+def test_learning_rates_ramp_up_and_scale_d():
+    assert LearningRates(0.003, 0.002).at(0) == (0.003, 0.002)
+    rates = LearningRates(0.003, 0.002, rampup_kimg=10, D_factor=0.5)
+    assert rates.at(5000) == pytest.approx((0.0015, 0.0005))
+    assert rates.at(20000) == pytest.approx((0.003, 0.001))
+    # A phase's base rates (ProGAN's per resolution) instead of the run's.
+    assert rates.at(20000, 0.01, 0.02) == pytest.approx((0.01, 0.01))
 
 
 def test_ema_beta_half_life_and_ramp_up():
@@ -180,11 +187,17 @@ def test_mixed_precision_steps_run_and_stay_finite(policy):
     scales = (None, None)
     if policy == "mixed_float16":
         scales = (DynamicLossScale(), DynamicLossScale())
+    state = TrainingState(
+        G,
+        D,
+        Gs,
+        adam(),
+        adam(),
+        loss_scales=scales,
+        regularization=Regularization(10.0),
+    )
     steps = TrainSteps(
-        tf.distribute.get_strategy(),
-        TrainingState(G, D, Gs, adam(), adam(), loss_scales=scales),
-        make_loss("logistic"),
-        whole_pyramids,
+        tf.distribute.get_strategy(), state, make_loss("logistic"), whole_pyramids
     )
     images = tf.constant(
         np.random.RandomState(0).randint(0, 256, [4, 16, 16, 3]), tf.uint8
@@ -222,7 +235,7 @@ def run_steps(G, D, Gs, step_name, steps=30):
     """Runs D or G steps of the logistic loss on a fixed batch; returns the steps."""
     train = TrainSteps(
         tf.distribute.get_strategy(),
-        TrainingState(G, D, Gs, adam(), adam()),
+        TrainingState(G, D, Gs, adam(), adam(), regularization=Regularization(10.0)),
         make_loss("logistic"),
         whole_pyramids,
     )
@@ -313,7 +326,7 @@ def test_freeze_d_keeps_the_first_blocks_and_trains_the_rest(preset):
     views = GrowingViews(D.resolution_log2) if progressive else whole_pyramids
     steps = TrainSteps(
         tf.distribute.get_strategy(),
-        TrainingState(G, D, Gs, adam(), adam()),
+        TrainingState(G, D, Gs, adam(), adam(), regularization=Regularization(10.0)),
         make_loss("logistic"),
         views,
         label_size=0 if progressive else 2,

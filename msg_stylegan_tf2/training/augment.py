@@ -16,12 +16,11 @@ p, adjusted from the overfitting heuristic r_t = E[sign(D(reals))] toward a
 target: `AdaptiveProbability`.
 
 Images are float in [-1, 1]; zero (mid grey) fills what translation shifts in
-and what cutout removes, as in DiffAugment.
+and what cutout removes, as in DiffAugment. What D sees in training, and
+when, is `augmentation.py`'s.
 """
 
 import tensorflow as tf
-
-# The choices' names are `choices.AUGMENTS` (checked before TensorFlow loads).
 
 # DiffAugment's magnitudes: translation up to 1/8 of the side, a cutout square
 # of half the side.
@@ -177,27 +176,6 @@ def augment_pyramid(levels, params):
         level = _cutout(level, centres, top, params["apply_cutout"])
         augmented.append(level)
     return augmented
-
-
-class AugmentedD:
-    """D as the losses see it under augmentation: each call draws anew.
-
-    Args:
-        D: the discriminator (or a growth view of it), called on a pyramid.
-        draw_for_call: `draw_for_call(index) -> params` for the images of the
-            index-th call in the step (reals, fakes, penalties' mixes).
-    """
-
-    def __init__(self, D, draw_for_call):
-        self.D, self.draw_for_call, self.calls = D, draw_for_call, 0
-
-    def __call__(self, images, labels=None):
-        params = self.draw_for_call(self.calls)
-        self.calls += 1
-        return self.D(augment_pyramid(list(images), params), labels)
-
-    def __getattr__(self, name):
-        return getattr(self.D, name)
 
 
 class AdaptiveProbability:

@@ -23,10 +23,11 @@ class FixedGrowth:
     Args:
         config: TrainingConfig.
         resolution: the dataset's (and the networks') resolution.
+        rates: the run's `schedule.LearningRates`.
     """
 
-    def __init__(self, config, resolution):
-        self.config, self.resolution = config, resolution
+    def __init__(self, config, resolution, rates):
+        self.config, self.resolution, self.rates = config, resolution, rates
 
     @property
     def batch(self):
@@ -34,8 +35,8 @@ class FixedGrowth:
         return self.config.batch
 
     def update(self, cur_nimg, log):
-        """Moves to the step at `cur_nimg`; returns the base `(G_lr, D_lr)`."""
-        return self.config.g_lr or self.config.lr, self.config.d_lr or self.config.lr
+        """Moves to the step at `cur_nimg`; returns its `(G_lr, D_lr)`."""
+        return self.rates.at(cur_nimg)
 
     def restored(self, cur_nimg):
         """Takes up a run restored at `cur_nimg` (nothing to do here)."""
@@ -114,13 +115,22 @@ class ProgressiveGrowth:
         networks: `(G, Gs, D)`, each with a `lod` variable.
         optimizers: `(G_opt, D_opt)`.
         label_size: the dataset's; progressive growing is unconditional.
+        rates: the run's `schedule.LearningRates` (their base rates are
+            the schedule's outside `G_lrate_dict` and `D_lrate_dict`).
 
     Raises:
         ValueError: a labelled dataset.
     """
 
     def __init__(
-        self, config, resolution_log2, num_replicas, networks, optimizers, label_size
+        self,
+        config,
+        resolution_log2,
+        num_replicas,
+        networks,
+        optimizers,
+        label_size,
+        rates,
     ):
         if label_size:
             raise ValueError(
@@ -128,6 +138,7 @@ class ProgressiveGrowth:
                 "unconditional models only (ProGAN's AC-GAN terms are not built)."
             )
         self.config, self.resolution_log2 = config, resolution_log2
+        self.rates = rates
         self.num_replicas = num_replicas
         self.networks, self.optimizers = networks, optimizers
         self.views = GrowingViews(resolution_log2)
@@ -136,14 +147,13 @@ class ProgressiveGrowth:
         self._set_lod(self.phase.lod)
 
     def _phase(self, cur_nimg):
-        config = self.config
         return progressive_phase(
             cur_nimg,
             self.resolution_log2,
             self.num_replicas,
-            G_lrate_base=config.g_lr or config.lr,
-            D_lrate_base=config.d_lr or config.lr,
-            **config.sched,
+            G_lrate_base=self.rates.G_lrate,
+            D_lrate_base=self.rates.D_lrate,
+            **self.config.sched,
         )
 
     @property
@@ -163,7 +173,7 @@ class ProgressiveGrowth:
         """Moves to the step at `cur_nimg`: phase, lod, optimizer resets.
 
         Returns:
-            The base `(G_lr, D_lr)` of this resolution.
+            `(G_lr, D_lr)` of this step (the resolution's base rates).
         """
         phase = self._phase(cur_nimg)
         if phase.resolution != self.phase.resolution:
@@ -182,7 +192,7 @@ class ProgressiveGrowth:
             self._set_lod(phase.lod)
             self.prev_lod = phase.lod
         self.views.alpha.assign(split_lod(phase.lod)[1])
-        return phase.G_lrate, phase.D_lrate
+        return self.rates.at(cur_nimg, phase.G_lrate, phase.D_lrate)
 
     def restored(self, cur_nimg):
         """Takes up a run restored at `cur_nimg` (its lod came with it)."""
@@ -207,11 +217,16 @@ def _lod_changed(lod, previous):
     )
 
 
-def make_growth(config, info, num_replicas, networks, optimizers):
+def make_growth(config, info, num_replicas, networks, optimizers, rates):
     """The policy of `config`: progressive when it has a schedule (`sched`)."""
     if config.sched is None:
-        return FixedGrowth(config, info.resolution)
+        return FixedGrowth(config, info.resolution, rates)
     return ProgressiveGrowth(
-        config, info.resolution_log2, num_replicas, networks, optimizers,
+        config,
+        info.resolution_log2,
+        num_replicas,
+        networks,
+        optimizers,
         info.label_size,
-    )  # fmt: skip
+        rates,
+    )

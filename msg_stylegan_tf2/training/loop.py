@@ -1,7 +1,9 @@
 """The training loop: data, steps, ticks, snapshots, resume, guards.
 
 What varies by architecture (progressive growing or not) is the growth
-policy's (`growth.py`); metrics arrive as a callback from the application.
+policy's (`growth.py`); what D sees and when R1/R2 apply are the state's
+augmentation and regularization; metrics arrive as a callback from the
+application.
 """
 
 import math
@@ -17,10 +19,10 @@ from dnnlib.jsonl import JsonLines
 from msg_stylegan_tf2.training import snapshot
 from msg_stylegan_tf2.training.growth import make_growth
 from msg_stylegan_tf2.training.losses import make_loss
-from msg_stylegan_tf2.training.schedule import ema_beta, learning_rate
+from msg_stylegan_tf2.training.schedule import LearningRates, ema_beta
 from msg_stylegan_tf2.training.signals import StopFlag
 from msg_stylegan_tf2.training.stability import Stability
-from msg_stylegan_tf2.training.state import build_state, lazy_ratio
+from msg_stylegan_tf2.training.state import build_state
 from msg_stylegan_tf2.training.stats import (
     Collector,
     format_time,
@@ -71,6 +73,8 @@ class Trainer:
         self.state = build_state(config, self.strategy)
         self.G, self.D, self.Gs = self.state.G, self.state.D, self.state.Gs
         self.g_opt, self.d_opt = self.state.g_opt, self.state.d_opt
+        self.augmentation = self.state.augmentation
+        self.regularization = self.state.regularization
         replicas = self.strategy.num_replicas_in_sync
         self.growth = make_growth(
             config,
@@ -78,6 +82,7 @@ class Trainer:
             replicas,
             (self.G, self.Gs, self.D),
             (self.g_opt, self.d_opt),
+            LearningRates.from_config(config, self.regularization.adam_ratio),
         )
         if config.freeze_d >= len(self.D.blocks):
             raise ValueError(
@@ -94,24 +99,23 @@ class Trainer:
         self.nimg, self.step_count = 0, 0
         self.iterator = None  # Made at the first step, where resume left off.
         self.reader_resolution = None
-        self.checkpointer = self._make_checkpointer()
+        # Variables only: the data reader is repositioned from cur_nimg.
+        self.checkpointer = snapshot.Checkpointer(
+            self.run_dir / "checkpoints",
+            max_to_keep=config.keep_checkpoints,
+            **self.state.checkpoint_objects(),
+        )
         self.steps = TrainSteps(
             self.strategy,
             self.state,
-            make_loss(config.loss, config.r1_gamma, config.r2_gamma),
+            make_loss(config.loss),
             self.growth.views,
             label_size=self.info.label_size,
             mirror_augment=config.mirror_augment,
             seed=config.seed,
             jit=config.jit,
             freeze_d=config.freeze_d,
-            augment=config.augment,
-            ada=self.state.ada,
-            r1_interval=config.r1_interval,
         )
-        # Lazy regularization's factor of D's learning rate (its betas have it
-        # from `build_state`).
-        self.d_lr_ratio = lazy_ratio(config.r1_interval)
         rng = np.random.RandomState(config.seed)
         self.grid_latents = rng.randn(config.grid_images, self.G.latent_size).astype(
             np.float32
@@ -154,36 +158,9 @@ class Trainer:
             f"Dataset: {info.path}: {info.num_images:,} images{self._subset()}, "
             f"{side}x{side} {channels}, {labels}",
             f"Training: {config.total_kimg:g} kimg, batch {self.batch}, "
-            f"loss {config.loss}, lr {config.lr:g}{self._lazy_line()}"
-            f"{self._augment_line()}",
+            f"loss {config.loss}, lr {config.lr:g}"
+            f"{self.regularization.description()}{self.augmentation.description()}",
         ]
-
-    def _make_checkpointer(self):
-        # Variables only: the data reader is repositioned from cur_nimg.
-        state = self.state
-        return snapshot.Checkpointer(
-            self.run_dir / "checkpoints",
-            max_to_keep=self.config.keep_checkpoints,
-            G=snapshot.network_variables(state.G),
-            D=snapshot.network_variables(state.D),
-            Gs=snapshot.network_variables(state.Gs),
-            g_opt=snapshot.optimizer_variables(state.g_opt, state.G),
-            d_opt=snapshot.optimizer_variables(state.d_opt, state.D),
-            cur_nimg=state.cur_nimg,
-            step=state.step,
-            **{
-                f"{name}_loss_scale": tf.train.Checkpoint(
-                    scale=scaler.scale, good_steps=scaler.good_steps
-                )
-                for name, scaler in zip("gd", state.loss_scales, strict=True)
-                if scaler is not None
-            },
-            **(
-                {"ada": tf.train.Checkpoint(**state.ada.variables())}
-                if state.ada is not None
-                else {}
-            ),
-        )
 
     def _next_batch(self, iterator, resolution=None):
         # A bad record is named in one line (file and record index).
@@ -280,13 +257,9 @@ class Trainer:
     def _iteration(self):
         config = self.config
         cur_nimg = self.nimg
-        g_base, d_base = self.growth.update(cur_nimg, self.log)
-        self.g_opt.learning_rate.assign(
-            learning_rate(cur_nimg, g_base, config.lrate_rampup_kimg)
-        )
-        self.d_opt.learning_rate.assign(
-            learning_rate(cur_nimg, d_base, config.lrate_rampup_kimg) * self.d_lr_ratio
-        )
+        g_lr, d_lr = self.growth.update(cur_nimg, self.log)
+        self.g_opt.learning_rate.assign(g_lr)
+        self.d_opt.learning_rate.assign(d_lr)
         step = tf.constant(self.step_count, tf.int64)
         terms = {}
         reader = self._reader()
@@ -307,38 +280,11 @@ class Trainer:
         self.step_count += 1
         return terms
 
-    def _lazy_line(self):
-        interval = self.config.r1_interval
-        if interval == 1:
-            return ""
-        ratio = self.d_lr_ratio
-        return (
-            f", lazy R1/R2 every {interval} D steps (D's Adam: lr x{ratio:.4g}, "
-            f"betas ^{ratio:.4g})"
-        )
-
     def _subset(self):
         # The images trained on, where --max_images/--data_percentage cut them.
         config, total = self.config, self.info.num_images
         used = images_used(self.info, config.max_images, config.data_percentage)
         return f" (training on the first {used:,})" if used < total else ""
-
-    def _augment_line(self):
-        config = self.config
-        if config.augment == "none":
-            return ""
-        if config.augment == "diffaug":
-            return ", augment diffaug"
-        return (
-            f", augment ada (target {config.ada_target:g}, "
-            f"ada_kimg {config.ada_kimg:g})"
-        )
-
-    def _augment_progress(self):
-        # ADA's p, for the tick line, stats.jsonl and TensorBoard.
-        if self.state.ada is None:
-            return {}
-        return {"augment": float(self.state.ada.p.numpy())}
 
     def _nonfinite_weights(self):
         # After the update: a checkpoint is written only from finite weights.
@@ -375,7 +321,7 @@ class Trainer:
         kimg_done = (cur_nimg - tick_start_nimg) / 1000
         sec_per_kimg = tick_time / max(kimg_done, 1e-9)
         remaining = config.total_kimg - cur_nimg / 1000
-        progress = {**self.growth.progress(), **self._augment_progress()}
+        progress = {**self.growth.progress(), **self.augmentation.progress()}
         fields = "".join(f"{name} {value:<5.2f} " for name, value in progress.items())
         peak_memory = peak_memory_gb()
         self.log(

@@ -1,10 +1,11 @@
-"""GAN losses, each written once against the image pyramid.
+"""GAN losses, each written once against the image pyramid, and R1/R2.
 
-Every loss returns one value per image (`[N]`) plus named terms for logging;
-the training step sums them and divides by the global batch. Real images arrive
-as the full-resolution float batch `[N, R, R, C]`; the loss builds their pyramid
-by 2x2 pooling itself, so that R1 differentiates through the pooling exactly
-as the official `D_logistic_simplegp` does.
+A loss reads one `StepContext` (`step_context.py`) and returns one value per
+image (`[N]`) plus named terms for logging; the training step sums them and
+divides by the global batch. Real images arrive as the full-resolution float
+batch `[N, R, R, C]`; the loss builds their pyramid by 2x2 pooling itself, so
+that R1 differentiates through the pooling exactly as the official
+`D_logistic_simplegp` does.
 """
 
 import abc
@@ -13,6 +14,7 @@ import tensorflow as tf
 
 from msg_stylegan_tf2.choices import LOSSES, load
 from msg_stylegan_tf2.networks.pyramid import downsample_pyramid
+from msg_stylegan_tf2.training.step_context import Role
 
 
 def _scores(D, images, labels):
@@ -25,7 +27,7 @@ def gradient_penalty_terms(
     """Scores and per-level input gradients of D.
 
     Args:
-        D: discriminator.
+        D: discriminator, `D(pyramid, labels) -> [N, 1]`.
         images: pyramid (list, 4x4 first) or a full-resolution batch (then the
             pyramid is pooled from it inside the tape, so each level's gradient
             includes the paths through the pooled levels below it).
@@ -64,132 +66,130 @@ def squared_norm_per_level(grads):
     return tf.add_n(per_level) / len(per_level)
 
 
+# The logged name of each role's penalty: R1 on reals, R2 on fakes.
+PENALTY_TERMS = {Role.REALS: "Loss/r1_penalty", Role.FAKES: "Loss/r2_penalty"}
+
+
+def penalized_scores(ctx, scores_needed=True):
+    """D's scores of the reals and the fakes, and R1 and R2 where their gamma
+    in `ctx` is > 0: the one place the penalties are computed.
+
+    R1 differentiates through the pooling of the real pyramid (as the official
+    `D_logistic_simplegp`), R2 through the fake levels as given.
+
+    Args:
+        ctx: a `StepContext` (its fakes without G's gradient).
+        scores_needed: compute the scores of a role without a penalty too.
+
+    Returns:
+        `(scores, penalties)`: `{role: [N]}` each, unweighted penalties.
+    """
+    scores, penalties = {}, {}
+    num_levels = len(ctx.fakes)
+    for role, images in ((Role.REALS, ctx.reals), (Role.FAKES, ctx.fakes)):
+        D = ctx.discriminator(role)
+        if ctx.gamma(role) > 0:
+            scores[role], grads = gradient_penalty_terms(
+                D,
+                images,
+                ctx.labels,
+                ctx.loss_scale,
+                num_levels,
+                ctx.input_gradient_scale,
+            )
+            penalties[role] = squared_norm_per_level(grads)
+        elif scores_needed:
+            if role == Role.REALS:
+                images = downsample_pyramid(images, num_levels)
+            scores[role] = _scores(D, images, ctx.labels)
+    return scores, penalties
+
+
+def add_penalties(loss, penalties, ctx):
+    """`loss` plus each penalty times half its gamma, and the penalties' terms.
+
+    Returns:
+        `(loss [N], {PENALTY_TERMS[role]: unweighted penalty [N]})`.
+    """
+    terms = {}
+    for role, penalty in penalties.items():
+        loss += penalty * (ctx.gamma(role) * 0.5)
+        terms[PENALTY_TERMS[role]] = penalty
+    return loss, terms
+
+
 class Loss(abc.ABC):
-    """Base class: R1 (on reals) and R2 (on fakes) penalties for any loss.
+    """Base class: a GAN loss on the scores of D, with the R1 and R2 penalties
+    that the step context asks for.
 
     Subclasses define `d_value(real, fake)` and `g_value(real, fake)` on scores
     `[N]` (`real` is None when a G loss does not need it), and may add terms.
+
+    Attributes:
+        default_r1_gamma: R1's weight when `r1_gamma` is not given (official:
+            10 for the logistic losses; `Regularization.from_config`).
     """
 
+    default_r1_gamma = 0.0
     needs_real_scores_in_g = False
 
-    def __init__(self, r1_gamma=0.0, r2_gamma=0.0):
-        for name, value in (("r1_gamma", r1_gamma), ("r2_gamma", r2_gamma)):
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"`{name}` must be a number >= 0. Received: {value!r}")
-        self.r1_gamma, self.r2_gamma = float(r1_gamma), float(r2_gamma)
-
-    def d_loss(
-        self,
-        D,
-        reals,
-        fakes,
-        labels,
-        loss_scale=1.0,
-        mix_factors=None,
-        input_gradient_scale=1.0,
-        penalties=True,
-    ):
-        """Discriminator loss.
+    def d_loss(self, ctx):
+        """Discriminator loss, with R1 and R2 as `ctx`'s gammas ask; a loss's
+        own gradient penalty (`d_extra`) is always included.
 
         Args:
-            D: discriminator.
-            reals: float `[N, R, R, C]` full-resolution real images in [-1, 1].
-            fakes: generated pyramid, list of `[N, r, r, C]`, 4x4 first.
-            labels: `[N, label_size]` or None.
-            loss_scale: float16 loss scale for the penalty's inner gradient.
-            mix_factors: `[N]` in [0, 1] for gradient penalties at points
-                between reals and fakes (default: uniform random).
-            input_gradient_scale: multiplies the input gradients of every
-                penalty (see `gradient_penalty_terms`).
-            penalties: include R1 and R2 (False: lazy regularization adds
-                them in a step of their own, `d_penalties`); a loss's own
-                gradient penalty (`d_extra`) is always included.
+            ctx: a `StepContext`; its fakes get no gradient here.
 
         Returns:
             `(loss [N], terms)`: terms maps names to `[N]` values for logging.
         """
-        fakes = [tf.stop_gradient(f) for f in fakes]
-        r1_gamma, r2_gamma = (self.r1_gamma, self.r2_gamma) if penalties else (0, 0)
-        if r1_gamma > 0:
-            real_scores, grads = gradient_penalty_terms(
-                D, reals, labels, loss_scale, len(fakes), input_gradient_scale
-            )
-        else:
-            real_scores = _scores(D, downsample_pyramid(reals, len(fakes)), labels)
-        if r2_gamma > 0:
-            fake_scores, fake_grads = gradient_penalty_terms(
-                D, fakes, labels, loss_scale, None, input_gradient_scale
-            )
-        else:
-            fake_scores = _scores(D, fakes, labels)
+        ctx = ctx.replace(fakes=[tf.stop_gradient(f) for f in ctx.fakes])
+        scores, penalties = penalized_scores(ctx)
+        real_scores, fake_scores = scores[Role.REALS], scores[Role.FAKES]
         loss = self.d_value(real_scores, fake_scores)
         terms = {"Loss/scores/real": real_scores, "Loss/scores/fake": fake_scores}
         # stylegan2-ada's statistics: the loss without penalties, score signs.
         terms["Loss/D/loss"] = loss
         terms["Loss/signs/real"] = tf.sign(real_scores)
         terms["Loss/signs/fake"] = tf.sign(fake_scores)
-        if r1_gamma > 0:
-            r1 = squared_norm_per_level(grads)
-            loss += r1 * (self.r1_gamma * 0.5)
-            terms["Loss/r1_penalty"] = r1
-        if r2_gamma > 0:
-            r2 = squared_norm_per_level(fake_grads)
-            loss += r2 * (self.r2_gamma * 0.5)
-            terms["Loss/r2_penalty"] = r2
-        loss, extra = self.d_extra(
-            D, reals, fakes, labels, loss, mix_factors, input_gradient_scale
-        )
+        loss, penalty_terms = add_penalties(loss, penalties, ctx)
+        terms.update(penalty_terms)
+        loss, extra = self.d_extra(ctx, loss)
         terms.update(extra)
         terms["Loss/D/total"] = loss
         return loss, terms
 
-    def d_penalties(
-        self, D, reals, fakes, labels, weight, loss_scale=1.0, input_gradient_scale=1.0
-    ):
-        """R1 and R2 alone, their gammas times `weight`: the loss of lazy
-        regularization's step (StyleGAN2), with `weight` its interval.
-
-        Args:
-            D, reals, fakes, labels, loss_scale, input_gradient_scale: as in
-                `d_loss`.
-            weight: multiplies both gammas (the interval N of the step).
+    def d_penalties(self, ctx):
+        """R1 and R2 alone, weighted by `ctx`'s gammas: the loss of lazy
+        regularization's pass (StyleGAN2).
 
         Returns:
             `(loss [N], terms)`; terms: the penalties (as in `d_loss`) and
             `Loss/D/reg`, the loss.
 
         Raises:
-            ValueError: neither penalty is on.
+            ValueError: neither gamma of `ctx` is > 0.
         """
-        if not (self.r1_gamma > 0 or self.r2_gamma > 0):
+        if not (ctx.r1_gamma > 0 or ctx.r2_gamma > 0):
             raise ValueError("`d_penalties` needs `r1_gamma` or `r2_gamma` > 0.")
-        loss, terms = 0.0, {}
-        if self.r1_gamma > 0:
-            _, grads = gradient_penalty_terms(
-                D, reals, labels, loss_scale, len(fakes), input_gradient_scale
-            )
-            terms["Loss/r1_penalty"] = squared_norm_per_level(grads)
-            loss += terms["Loss/r1_penalty"] * (self.r1_gamma * 0.5 * weight)
-        if self.r2_gamma > 0:
-            fakes = [tf.stop_gradient(f) for f in fakes]
-            _, grads = gradient_penalty_terms(
-                D, fakes, labels, loss_scale, None, input_gradient_scale
-            )
-            terms["Loss/r2_penalty"] = squared_norm_per_level(grads)
-            loss += terms["Loss/r2_penalty"] * (self.r2_gamma * 0.5 * weight)
+        ctx = ctx.replace(fakes=[tf.stop_gradient(f) for f in ctx.fakes])
+        _, penalties = penalized_scores(ctx, scores_needed=False)
+        loss, terms = add_penalties(0.0, penalties, ctx)
         terms["Loss/D/reg"] = loss
         return loss, terms
 
-    def g_loss(self, D, reals, fakes, labels):
-        """Generator loss `[N]` and its terms (same arguments as `d_loss`)."""
+    def g_loss(self, ctx):
+        """Generator loss `[N]` and its terms; `ctx.fakes` carry G's gradient."""
         real_scores = None
         if self.needs_real_scores_in_g:
-            real_scores = _scores(D, downsample_pyramid(reals, len(fakes)), labels)
-        loss = self.g_value(real_scores, _scores(D, fakes, labels))
+            reals = downsample_pyramid(ctx.reals, len(ctx.fakes))
+            real_scores = _scores(ctx.discriminator(Role.REALS), reals, ctx.labels)
+        fake_scores = _scores(ctx.discriminator(Role.FAKES), ctx.fakes, ctx.labels)
+        loss = self.g_value(real_scores, fake_scores)
         return loss, {"Loss/G/total": loss}
 
-    def d_extra(self, D, reals, fakes, labels, loss, mix_factors, gradient_scale):
+    def d_extra(self, ctx, loss):
+        """A loss's own additions to D's loss: `(loss, terms)`."""
         return loss, {}
 
     @abc.abstractmethod
@@ -202,10 +202,10 @@ class Loss(abc.ABC):
 
 
 class Logistic(Loss):
-    """Non-saturating logistic (official default): D softplus(f) + softplus(-r)."""
+    """Non-saturating logistic (official default): D softplus(f) + softplus(-r),
+    with R1 of gamma 10 unless told (official `D_logistic_simplegp`)."""
 
-    def __init__(self, r1_gamma=10.0, r2_gamma=0.0):
-        super().__init__(r1_gamma, r2_gamma)
+    default_r1_gamma = 10.0
 
     def d_value(self, real, fake):
         return tf.nn.softplus(fake) + tf.nn.softplus(-real)
@@ -224,8 +224,7 @@ class LogisticSaturating(Logistic):
 class WGAN(Loss):
     """WGAN with the epsilon drift term eps * r^2 (official `D_wgan`)."""
 
-    def __init__(self, wgan_epsilon=0.001, r1_gamma=0.0, r2_gamma=0.0):
-        super().__init__(r1_gamma, r2_gamma)
+    def __init__(self, wgan_epsilon=0.001):
         self.wgan_epsilon = float(wgan_epsilon)
 
     def d_value(self, real, fake):
@@ -244,14 +243,19 @@ class _GradientPenaltyMixin:
 
     wgan_lambda, wgan_target = 10.0, 1.0
 
-    def d_extra(self, D, reals, fakes, labels, loss, mix_factors, gradient_scale):
+    def d_extra(self, ctx, loss):
+        reals, fakes = ctx.reals, ctx.fakes
         real_levels = downsample_pyramid(reals, len(fakes))
+        mix_factors = ctx.mix_factors
         if mix_factors is None:
             mix_factors = tf.random.uniform([tf.shape(reals)[0]])
         alpha = tf.reshape(tf.cast(mix_factors, reals.dtype), [-1, 1, 1, 1])
         mixed = [r + (f - r) * alpha for r, f in zip(real_levels, fakes, strict=True)]
         _, grads = gradient_penalty_terms(
-            D, mixed, labels, input_gradient_scale=gradient_scale
+            ctx.discriminator(Role.PENALTY),
+            mixed,
+            ctx.labels,
+            input_gradient_scale=ctx.input_gradient_scale,
         )
         norms = tf.sqrt(
             tf.add_n([tf.reduce_sum(tf.square(g), [1, 2, 3]) for g in grads])
@@ -309,10 +313,7 @@ class LSGAN(Loss):
         return 0.5 * tf.square(fake - 1.0)
 
 
-def make_loss(name, r1_gamma=None, r2_gamma=0.0):
-    """Builds a loss by name; `r1_gamma=None` keeps the loss's default."""
-    cls = load(LOSSES, name, "loss")
-    kwargs = {"r2_gamma": r2_gamma}
-    if r1_gamma is not None:
-        kwargs["r1_gamma"] = r1_gamma
-    return cls(**kwargs)
+def make_loss(name):
+    """Builds a loss by name (`choices.LOSSES`); its R1 and R2 come from the
+    step context (`Regularization`)."""
+    return load(LOSSES, name, "loss")()

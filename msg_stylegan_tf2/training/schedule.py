@@ -4,11 +4,46 @@ import dataclasses
 import math
 
 
-def learning_rate(cur_nimg, base_lr, rampup_kimg=0.0):
-    """Official schedule: `base_lr`, ramped up linearly over `rampup_kimg`."""
-    if rampup_kimg > 0:
-        return base_lr * min(cur_nimg / (rampup_kimg * 1000.0), 1.0)
-    return base_lr
+@dataclasses.dataclass(frozen=True)
+class LearningRates:
+    """G's and D's learning rates: the one place they are computed.
+
+    Attributes:
+        G_lrate, D_lrate: the base rates (`g_lr`, `d_lr`, else `lr`).
+        rampup_kimg: thousands of images to ramp them up linearly from 0
+            (official `lrate_rampup_kimg`; 0: off).
+        D_factor: multiplies D's (lazy regularization's N / (N + 1),
+            `Regularization.adam_ratio`).
+    """
+
+    G_lrate: float
+    D_lrate: float
+    rampup_kimg: float = 0.0
+    D_factor: float = 1.0
+
+    @classmethod
+    def from_config(cls, config, D_factor=1.0):
+        return cls(
+            config.g_lr or config.lr,
+            config.d_lr or config.lr,
+            config.lrate_rampup_kimg,
+            D_factor,
+        )
+
+    def at(self, cur_nimg, G_lrate=None, D_lrate=None):
+        """`(G_lr, D_lr)` at `cur_nimg`.
+
+        Args:
+            cur_nimg: real images shown so far.
+            G_lrate, D_lrate: a phase's base rates instead of the run's
+                (ProGAN's per resolution, `progressive_phase`).
+        """
+        G_lrate = self.G_lrate if G_lrate is None else G_lrate
+        D_lrate = self.D_lrate if D_lrate is None else D_lrate
+        if self.rampup_kimg > 0:
+            ramp = min(cur_nimg / (self.rampup_kimg * 1000.0), 1.0)
+            G_lrate, D_lrate = G_lrate * ramp, D_lrate * ramp
+        return G_lrate, D_lrate * self.D_factor
 
 
 def ema_beta(cur_nimg, batch, half_life_kimg=10.0, rampup=None):
