@@ -1,12 +1,19 @@
-"""Shared helpers of the dataset tests: dataset_tool.py in its own process, and
-FIFOs fed from a thread (files with no size to check before reading)."""
+"""Shared helpers of the dataset tests: dataset_tool.py in its own process,
+FIFOs fed from a thread (files with no size to check before reading), and
+NVIDIA's zips read as its training reads them."""
 
 import contextlib
+import io
+import json
 import os
 import pathlib
 import subprocess
 import sys
 import threading
+import zipfile
+
+import numpy as np
+import PIL.Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -76,3 +83,16 @@ def fed_fifo(path, blocks, block_bytes):
     yield
     writer.join(timeout=60)
     assert not writer.is_alive()
+
+
+def read_stylegan3_zip(path):
+    """(images in name order, raw labels or None) as NVIDIA's training reads
+    them: every image member sorted, labels looked up by name."""
+    with zipfile.ZipFile(path) as z:
+        names = sorted(n for n in z.namelist() if n.endswith(".png"))
+        images = [np.asarray(PIL.Image.open(io.BytesIO(z.read(n)))) for n in names]
+        labels = json.loads(z.read("dataset.json"))["labels"]
+    if labels is not None:
+        by_name = dict(labels)
+        labels = [by_name[n] for n in names]
+    return names, images, labels

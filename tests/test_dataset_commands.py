@@ -1,6 +1,7 @@
 """dataset_tool commands on user images: round trips, conversions, bad input."""
 
 import io
+import json
 import os
 import re
 import signal
@@ -11,10 +12,17 @@ import zipfile
 import numpy as np
 import PIL.Image
 import pytest
-from dataset_helpers import ROOT, run_dataset_tools, tool_command, tool_lines
+from dataset_helpers import (
+    ROOT,
+    read_stylegan3_zip,
+    run_dataset_tools,
+    tool_command,
+    tool_lines,
+)
 
 from datasets import commands
 from datasets.cache import DEMO_ZIP, resolve_dataset
+from datasets.export import write_arrays
 from datasets.reader import describe, make_dataset
 
 RNG = np.random.RandomState(0)
@@ -31,6 +39,12 @@ def save(path, array, mode=None, fmt=None):
 
 def rgb(side=8, height=None):
     return RNG.randint(0, 256, [height or side, side, 3]).astype(np.uint8)
+
+
+def png_bytes(array):
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def read_all(tfrecord_dir):
@@ -63,9 +77,7 @@ def test_zip_with_labels_from_folders_and_max_images(tmp_path):
     with zipfile.ZipFile(archive, "w") as z:
         for cls in ("cat", "dog"):
             for i in range(3):
-                buffer = io.BytesIO()
-                PIL.Image.fromarray(rgb()).save(buffer, format="PNG")
-                z.writestr(f"{cls}/{i}.png", buffer.getvalue())
+                z.writestr(f"{cls}/{i}.png", png_bytes(rgb()))
         z.writestr("notes.txt", "not an image")
     commands.create_from_zip(tmp_path / "out", archive, labels_from="folders", seed=5)
     images, labels = read_all(tmp_path / "out")
@@ -134,9 +146,7 @@ def test_bad_inputs_name_the_file_and_leave_nothing(tmp_path):
     with pytest.raises(ValueError, match="fake.png: not an image file"):
         commands.create_from_images(tmp_path / "out", folder)
     (folder / "fake.png").unlink()
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(rgb()).save(buffer, format="PNG")
-    (folder / "cut.png").write_bytes(buffer.getvalue()[:60])
+    (folder / "cut.png").write_bytes(png_bytes(rgb())[:60])
     with pytest.raises(ValueError, match="cut.png: truncated or corrupt image"):
         commands.create_from_images(tmp_path / "out", folder)
     (folder / "cut.png").unlink()
@@ -165,9 +175,7 @@ def test_skip_bad_reports_each_file(tmp_path):
     save(folder / "a.png", rgb())
     save(folder / "b.png", rgb())
     (folder / "fake.jpg").write_text("nope")
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(rgb()).save(buffer, format="PNG")
-    (folder / "cut.png").write_bytes(buffer.getvalue()[:60])
+    (folder / "cut.png").write_bytes(png_bytes(rgb())[:60])
     report = io.StringIO()
     count = commands.create_from_images(
         tmp_path / "out", folder, skip_bad=True, stream=report
@@ -280,17 +288,30 @@ def test_a_bad_record_is_named_by_every_reading_command(tmp_path):
         commands.info(bad)
 
 
-def test_cli_errors_are_one_line_without_traceback(tmp_path):
-    # A bad record, a bad image (with the hint of its flag) and an unknown
-    # command, run at once; the library messages are tested above.
+def test_the_cli_reports_each_outcome_in_one_line(tmp_path):
+    # Five commands at once, each in its own process (what the library says
+    # is tested beside it): a bad record, a bad image (with the hint of its
+    # flag), a bad dataset.json, NVIDIA's zip written, an unknown command.
     _, bad, top = bad_dataset(tmp_path)
     (tmp_path / "images" / "fake.png").write_text("not a png")
-    record, image, unknown = run_dataset_tools(
+    labelled = tmp_path / "labelled.zip"
+    names = [f"00000/img{i:08d}.png" for i in range(2)]
+    with zipfile.ZipFile(labelled, "w") as z:
+        for name in names:
+            z.writestr(name, png_bytes(rgb()))
+        z.writestr(
+            "dataset.json", json.dumps({"labels": [[names[0], 0], [names[1], -3]]})
+        )
+    images = np.random.RandomState(3).randint(0, 256, [3, 8, 8, 3]).astype(np.uint8)
+    write_arrays(tmp_path / "ds", images, shuffle=False)
+    record, image, labels, exported, unknown = run_dataset_tools(
         ["extract", bad, tmp_path / "extracted"],
         ["create_from_images", tmp_path / "out", tmp_path / "images"],
+        ["create_from_zip", tmp_path / "o", labelled],
+        ["export_zip", tmp_path / "o.zip", tmp_path / "ds", "--resolution=4"],
         ["frobnicate"],
     )
-    for result in (record, image):
+    for result in (record, image, labels):
         assert result.returncode == 1 and "Traceback" not in result.stderr
     assert tool_lines(record.stderr) == [
         f"dataset_tool.py: error: {top}: record 3: its data fails its CRC check "
@@ -301,8 +322,17 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
         f"dataset_tool.py: error: {tmp_path / 'images' / 'fake.png'}: not an image "
         "file Pillow can read (--skip_bad skips bad images, listing each)"
     ]
-    assert leftovers(tmp_path, keep=("images", "good", "bad")) == []
+    (line,) = labels.stderr.strip().splitlines()  # Nothing else, not even TF's.
+    assert line.startswith(f"dataset_tool.py: error: {labelled}/dataset.json: ")
+    assert "labels[1] " in line and "class index -3 is negative" in line
+    assert exported.returncode == 0, exported.stderr
+    assert f"Wrote 3 images to {tmp_path / 'o.zip'}." in exported.stdout
+    _, read, raw = read_stylegan3_zip(tmp_path / "o.zip")
+    # The 4x4 level: 2x2 means of the 8x8 images.
+    assert np.stack(read).shape == (3, 4, 4, 3) and raw is None
     assert unknown.returncode == 2 and "unknown command 'frobnicate'" in unknown.stderr
+    kept = ("images", "good", "bad", "labelled.zip", "ds", "o.zip")
+    assert leftovers(tmp_path, keep=kept) == []
 
 
 def wait_until(condition, tool, what):

@@ -1,6 +1,7 @@
 """NVIDIA's zip datasets both ways: a zip written here from the documented
 layout (zipfile + PIL + json) trains with its labels; export_zip's output,
-read back here the same way, equals its source bit for bit."""
+read back the same way (dataset_helpers.read_stylegan3_zip), equals its source
+bit for bit (`dataset_tool.py export_zip`: test_dataset_commands.py)."""
 
 import io
 import json
@@ -9,7 +10,7 @@ import zipfile
 import numpy as np
 import PIL.Image
 import pytest
-from dataset_helpers import run_dataset_tool
+from dataset_helpers import read_stylegan3_zip
 from train_helpers import STEP_KIMG, options
 
 from datasets import nvidia_zip
@@ -43,19 +44,6 @@ def write_stylegan3_zip(path, images, labels):
             else [list(e) for e in zip(names, labels, strict=True)]
         )
         z.writestr("dataset.json", json.dumps({"labels": entries}))
-
-
-def read_stylegan3_zip(path):
-    """(images in name order, raw labels or None) as NVIDIA's training reads
-    them: every image member sorted, labels looked up by name."""
-    with zipfile.ZipFile(path) as z:
-        names = sorted(n for n in z.namelist() if n.endswith(".png"))
-        images = [np.asarray(PIL.Image.open(io.BytesIO(z.read(n)))) for n in names]
-        labels = json.loads(z.read("dataset.json"))["labels"]
-    if labels is not None:
-        by_name = dict(labels)
-        labels = [by_name[n] for n in names]
-    return names, images, labels
 
 
 def test_a_stylegan3_zip_trains_with_its_class_labels(tmp_path, capsys):
@@ -170,19 +158,6 @@ def test_export_zip_refuses_and_leaves_nothing_half_written(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         nvidia_zip.export_zip(tmp_path / "a.zip", tmp_path / "ds")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "there.zip"]
-
-
-def test_dataset_tool_export_zip(tmp_path):
-    images = np.random.RandomState(3).randint(0, 256, [3, 8, 8, 3]).astype(np.uint8)
-    write_arrays(tmp_path / "ds", images, shuffle=False)
-    result = run_dataset_tool(
-        "export_zip", tmp_path / "o.zip", tmp_path / "ds", "--resolution=4"
-    )
-    assert result.returncode == 0, result.stderr
-    assert f"Wrote 3 images to {tmp_path / 'o.zip'}." in result.stdout
-    _, read, raw = read_stylegan3_zip(tmp_path / "o.zip")
-    # The 4x4 level: 2x2 means of the 8x8 images.
-    assert np.stack(read).shape == (3, 4, 4, 3) and raw is None
 
 
 def test_a_resume_given_the_default_labels_from_is_the_runs():
