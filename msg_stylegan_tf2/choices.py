@@ -18,6 +18,9 @@ LOSSES = {
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 # "auto": bf16 where the hardware has it, else "off" (dnnlib/hardware.py).
 MIXED_PRECISION = ("auto", "off", "bf16", "fp16")
+# How the MSG discriminator merges each image of the pyramid into its
+# activations (msg_stylegan_tf2/networks/blocks.py: `Combine`).
+COMBINE_FUNCTIONS = ("simple", "lin_cat", "cat_lin")
 # What D sees: each name beside its `Augmentation` class.
 AUGMENTS = {
     "none": "msg_stylegan_tf2.training.augmentation:NoAugmentation",

@@ -7,6 +7,7 @@ round-trips them."""
 import keras
 import tensorflow as tf
 
+from msg_stylegan_tf2.choices import COMBINE_FUNCTIONS
 from msg_stylegan_tf2.networks import official
 from msg_stylegan_tf2.networks.layers import (
     Bias,
@@ -22,8 +23,6 @@ from msg_stylegan_tf2.networks.layers import (
 )
 from msg_stylegan_tf2.networks.ops import SQRT2, apply_activation, downscale2d
 from msg_stylegan_tf2.validation import check_choice
-
-COMBINE_FUNCTIONS = ("simple", "lin_cat", "cat_lin")
 
 
 def spectral_norm_layers(blocks):

@@ -9,7 +9,8 @@ official msg-stylegan-tf default). Minibatch stddev runs in every block.
 
 import tensorflow as tf
 
-from msg_stylegan_tf2.networks.blocks import COMBINE_FUNCTIONS, DBlock
+from msg_stylegan_tf2.choices import COMBINE_FUNCTIONS
+from msg_stylegan_tf2.networks.blocks import DBlock
 from msg_stylegan_tf2.networks.network_base import Network, dtype_policy_scope
 from msg_stylegan_tf2.networks.ops import NONLINEARITIES, feature_maps
 from msg_stylegan_tf2.validation import check_choice, check_count, check_resolution
