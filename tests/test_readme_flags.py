@@ -204,11 +204,27 @@ def test_the_checks_read_markdown():
 
 
 def resume_options():
-    """(must-equal, changeable) option names of a resume, from the code."""
-    from msg_stylegan_tf2.training import resume
+    """(must-equal, changeable, process-only) option names of a resume, from
+    their declarations."""
+    from msg_stylegan_tf2.training import options
 
-    fixed = set(resume.RESUME_MUST_EQUAL)
-    return fixed, set(resume.RESUME_CHANGEABLE) | set(resume.PROCESS_OPTIONS)
+    fixed = set(options.RESUME_MUST_EQUAL)
+    changeable = set(options.RESUME_CHANGEABLE) | set(options.PROCESS_OPTIONS)
+    process = {
+        name
+        for name, declared in options.OPTIONS.items()
+        if declared.resume == "process" and name not in options.PROCESS_OPTIONS
+    }
+    return fixed, changeable, process
+
+
+def test_train_py_has_a_flag_for_each_declared_option_and_no_other():
+    from msg_stylegan_tf2.training.options import OPTIONS
+
+    defined = cli_flags()["train"]
+    assert set(defined) == set(OPTIONS)
+    for name, declared in OPTIONS.items():
+        assert defined[name] == (declared.type is bool), name
 
 
 def sentence(marker):
@@ -223,10 +239,17 @@ def sentence(marker):
 
 
 def test_readme_lists_every_flag_a_resume_refuses():
-    fixed, _ = resume_options()
+    fixed, _, _ = resume_options()
     assert sentence("The flags fixed for a run are") == fixed
 
 
 def test_docs_list_every_flag_a_resume_may_change():
-    _, changeable = resume_options()
+    _, changeable, _ = resume_options()
     assert sentence("The other training flags given with") - {"resume"} == changeable
+
+
+def test_docs_list_every_flag_of_the_process_only():
+    _, _, process = resume_options()
+    assert sentence("`--outdir`, `--deterministic`, `--cache_dir`") == process - {
+        "resume"
+    }

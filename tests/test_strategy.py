@@ -8,7 +8,9 @@ import tensorflow as tf
 from train_helpers import options
 
 from msg_stylegan_tf2.training import cli
-from msg_stylegan_tf2.training.strategy import every_worker, worker_count
+from msg_stylegan_tf2.training.resolve import agree_on_precision
+from msg_stylegan_tf2.training.strategy import every_worker, make_strategy, worker_count
+from msg_stylegan_tf2.training.world import world
 
 
 class ClusterResolver:
@@ -23,6 +25,11 @@ class TwoWorkers:
     """Stands for MultiWorkerMirroredStrategy where only the cluster is read."""
 
     cluster_resolver = ClusterResolver({"worker": ["a:1", "b:2"]})
+
+
+def test_an_unknown_strategy_is_refused():
+    with pytest.raises(ValueError, match=r"`strategy` must be one of \('auto', "):
+        make_strategy("tpu")
 
 
 def test_worker_count():
@@ -80,14 +87,12 @@ def auto_bf16(tmp_path, image_folder):
 
 def test_auto_keeps_bf16_when_every_worker_chose_it(auto_bf16):
     votes = []
-    agreed = cli.agree_on_precision(
-        auto_bf16, TwoWorkers(), lambda s, value: votes.append(value) or True
-    )
+    agreed = agree_on_precision(auto_bf16, lambda value: votes.append(value) or True)
     assert agreed == auto_bf16 and votes == [True]
 
 
 def test_auto_falls_back_to_fp32_when_a_worker_lacks_bf16(auto_bf16):
-    agreed = cli.agree_on_precision(auto_bf16, TwoWorkers(), lambda s, value: False)
+    agreed = agree_on_precision(auto_bf16, lambda value: False)
     assert agreed.mixed_precision == "off"
     assert agreed.precision_reason == (
         "not every worker computes bf16 natively "
@@ -96,10 +101,22 @@ def test_auto_falls_back_to_fp32_when_a_worker_lacks_bf16(auto_bf16):
 
 
 def test_explicit_choices_and_single_workers_do_not_vote(auto_bf16):
-    def never(strategy, value):
+    def never(value):
         raise AssertionError("voted")
 
     explicit = dataclasses.replace(auto_bf16, precision_reason=None)
-    assert cli.agree_on_precision(explicit, TwoWorkers(), never) == explicit
-    one = tf.distribute.OneDeviceStrategy("/cpu:0")
-    assert cli.agree_on_precision(auto_bf16, one, never) == auto_bf16
+    assert agree_on_precision(explicit, never) == explicit
+    assert agree_on_precision(auto_bf16, None) == auto_bf16
+
+
+def test_the_launcher_lets_several_workers_vote_and_one_not(monkeypatch):
+    from msg_stylegan_tf2.training import strategy
+
+    votes = []
+    monkeypatch.setattr(
+        strategy, "every_worker", lambda s, value: votes.append((s, value)) or False
+    )
+    assert world({}, tf.distribute.OneDeviceStrategy("/cpu:0")).vote is None
+    assert world({}).vote is None
+    two = TwoWorkers()
+    assert world({}, two).vote(True) is False and votes == [(two, True)]

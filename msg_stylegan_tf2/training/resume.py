@@ -1,7 +1,8 @@
 """What a resume does with the options given again: the user's own command
 with `resume` added continues the run.
 
-Three kinds of options (no TensorFlow here):
+Each option declares what a resume does with it (options.py; no TensorFlow
+here):
 - `RESUME_CHANGEABLE`: training and snapshot options; a resume applies the
   given value from its kimg on and records the change.
 - `RESUME_MUST_EQUAL`: the networks, the data, the run's randomness,
@@ -9,37 +10,22 @@ Three kinds of options (no TensorFlow here):
   (a path that resolves to the same dataset; `auto` equals what auto chose
   when the run started), else the resume is refused in one line naming the
   option, the recorded value and the given one.
-- `PROCESS_OPTIONS` (and outdir, resume, deterministic, dry_run, cache_dir):
-  this process only.
+- `PROCESS` options: this process only; a resume applies those the config
+  records (`PROCESS_OPTIONS`: strategy, jit) as it applies changeable ones.
 """
 
 import dataclasses
 import pathlib
 
-RESUME_CHANGEABLE = (
-    "loss", "r1_gamma", "r2_gamma", "batch", "total_kimg", "lr", "g_lr", "d_lr",
-    "lrate_rampup_kimg", "adam_beta1", "adam_beta2", "D_repeats",
-    "G_smoothing_kimg", "ema_rampup", "ema_decay", "mirror_augment", "tick_kimg",
-    "image_snapshot_ticks", "network_snapshot_ticks", "keep_checkpoints",
-    "grid_images", "metrics", "inception", "inception_unverified", "vgg16",
-    "vgg16_unverified", "ppl_crop", "freeze_d",
-    "ada_target", "ada_kimg", "r1_interval",
-)  # fmt: skip
-# How image folders and zips are converted (`create_from_images` options).
-CONVERSION_OPTIONS = ("transform", "channels", "labels_from")
-# The defaults `create_from_images` applies when a conversion option is unset.
-CONVERSION_DEFAULTS = {
-    "transform": "center-crop",
-    "channels": None,
-    "labels_from": "auto",
-}
-RESUME_MUST_EQUAL = (
-    "dataset", "preset", "arch", "resolution", "combine", "use_wscale",
-    "spectral_norm", "max_images", "data_percentage", "seed", "mixed_precision",
-    "finetune_from", "augment",
-    *CONVERSION_OPTIONS,
-)  # fmt: skip
-PROCESS_OPTIONS = ("strategy", "jit")
+from msg_stylegan_tf2.training.options import (
+    CONVERSION_DEFAULTS,
+    CONVERSION_OPTIONS,
+    OPTIONS,
+    PROCESS_OPTIONS,
+    RESUME_CHANGEABLE,
+    RESUME_MUST_EQUAL,
+)
+
 _PATHS = ("dataset", "finetune_from")
 
 
@@ -197,21 +183,32 @@ def plain(value):
     return value
 
 
+def changed_options(before, after):
+    """`{name: {"from": old, "to": new}}` of the changeable and process
+    options (and ProGAN's schedule, which `batch` sets) whose value differs
+    between configs `before` and `after`."""
+    return {
+        name: {"from": plain(getattr(before, name)), "to": plain(getattr(after, name))}
+        for name in (*RESUME_CHANGEABLE, *PROCESS_OPTIONS, "sched")
+        if getattr(before, name) != getattr(after, name)
+    }
+
+
 def apply_changes(config, options, given):
     """The configuration with the given `RESUME_CHANGEABLE` and
     `PROCESS_OPTIONS` values applied.
 
     Returns:
         `(config, changes)`: changes is `{name: {"from": old, "to": new}}` of the
-        options whose value changed.
+        options whose value changed (`changed_options`).
     """
     updates = {}
     for name in RESUME_CHANGEABLE + PROCESS_OPTIONS:
         if name not in given:
             continue
         value = options[name]
-        if name == "metrics":
-            value = tuple(m for m in value if m != "none")
+        if OPTIONS[name].to_config is not None:
+            value = OPTIONS[name].to_config(value)
         if name == "batch" and config.sched is not None:  # ProGAN: per phase.
             updates["sched"] = {
                 **config.sched,
@@ -219,10 +216,5 @@ def apply_changes(config, options, given):
                 "minibatch_dict": {},
             }
         updates[name] = value
-    changes = {
-        name: {"from": plain(getattr(config, name)), "to": plain(value)}
-        for name, value in updates.items()
-        if getattr(config, name) != value
-    }
-    changed = {name: updates[name] for name in changes}
-    return dataclasses.replace(config, **changed), changes
+    changed = dataclasses.replace(config, **updates)
+    return changed, changed_options(config, changed)

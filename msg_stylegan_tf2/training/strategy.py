@@ -1,8 +1,9 @@
-"""Choosing the tf.distribute strategy from `--strategy`."""
+"""Choosing the tf.distribute strategy from `strategy` (`choices.STRATEGIES`)."""
 
 import tensorflow as tf
 
 from msg_stylegan_tf2.choices import STRATEGIES
+from msg_stylegan_tf2.validation import check_choice
 
 
 def make_strategy(name="auto", devices=None):
@@ -13,8 +14,7 @@ def make_strategy(name="auto", devices=None):
     over `devices` (default: all GPUs, else the CPU). multi_worker:
     MultiWorkerMirroredStrategy configured by the TF_CONFIG environment variable.
     """
-    if name not in STRATEGIES:
-        raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: {name!r}")
+    check_choice("strategy", name, STRATEGIES)
     if name == "multi_worker":  # Before anything initialises the runtime.
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
