@@ -255,7 +255,7 @@ def test_an_older_training_options_json_loads():
     older = json.loads(run().to_json())
     for name in ("requested", "precision_reason", "r1_interval", "augment"):
         del older[name]
-    for name in ("freeze_d", "finetune_from", "vgg16", "ppl_crop", "ada_kimg"):
+    for name in ("freeze_d", "finetune_from", "vgg16", "vgg16_unverified", "ada_kimg"):
         del older[name]
     loaded = TrainingConfig.from_json(json.dumps(older))
     assert loaded.requested is None and loaded.r1_interval == 1
