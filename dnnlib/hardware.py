@@ -145,3 +145,73 @@ def detect() -> Hardware:
         gpu_names=tuple(names),
         gpu_capabilities=tuple(capabilities),
     )
+
+
+MEMINFO = pathlib.Path("/proc/meminfo")
+
+
+def meminfo_total(meminfo_text: str) -> int | None:
+    """`MemTotal` of /proc/meminfo's text, in bytes, or None."""
+    for key, value in _fields(meminfo_text):
+        if key == "MemTotal":
+            number, _, unit = value.partition(" ")
+            return int(number) * (1024 if unit.strip() == "kB" else 1)
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceMemory:
+    """The memory of the device a replica trains on.
+
+    Attributes:
+        device: its name, e.g. "/device:GPU:0" or "CPU RAM".
+        total_bytes: what it holds (a GPU: what TensorFlow's allocator may use).
+        shared_by: replicas training in this memory (logical devices of one
+            CPU, or of one GPU).
+    """
+
+    device: str
+    total_bytes: int
+    shared_by: int = 1
+
+
+def _gpu_memory_limits():
+    # {"/device:GPU:i": bytes} as TensorFlow's allocator reports them.
+    from tensorflow.python.client import device_lib
+
+    return {
+        d.name: int(d.memory_limit)
+        for d in device_lib.list_local_devices()
+        if d.device_type == "GPU"
+    }
+
+
+def device_memory(device: str, shared_by: int = 1) -> DeviceMemory | None:
+    """The memory of a TensorFlow device, where it reports it.
+
+    A GPU: the memory limit of TensorFlow's allocator on it (not measured on a
+    GPU by this project). A CPU: the machine's RAM (/proc/meminfo).
+
+    Args:
+        device: a device name, e.g. "/job:localhost/replica:0/task:0/device:GPU:0"
+            or "/cpu:0".
+        shared_by: replicas training in this device's memory.
+
+    Returns:
+        DeviceMemory, or None where the device does not say.
+    """
+    kind, _, index = device.rpartition("device:")[2].upper().partition(":")
+    if not kind:  # "/cpu:0"
+        kind, _, index = device.strip("/").upper().partition(":")
+    if kind == "GPU":
+        try:
+            limits = _gpu_memory_limits()
+        except Exception:  # noqa: BLE001 - a device that does not say.
+            return None
+        name = f"/device:GPU:{index}"
+        return DeviceMemory(name, limits[name], shared_by) if name in limits else None
+    try:
+        total = meminfo_total(MEMINFO.read_text())
+    except OSError:  # No /proc (macOS).
+        return None
+    return None if total is None else DeviceMemory("CPU RAM", total, shared_by)
