@@ -260,3 +260,14 @@ def test_an_older_training_options_json_loads():
     loaded = TrainingConfig.from_json(json.dumps(older))
     assert loaded.requested is None and loaded.r1_interval == 1
     assert loaded.augment == "none" and loaded.lr == run().lr
+
+
+def test_the_launcher_refuses_a_source_or_a_resume_it_cannot_find(tmp_path):
+    from msg_stylegan_tf2.training import cli, world
+
+    with pytest.raises(ValueError, match=r"^`finetune_from=.*`: not a run directory"):
+        world.world({}).finetune_preset(str(tmp_path / "nothing"))
+    with pytest.raises(ValueError, match=r"^`resume=latest`: no run in "):
+        cli.find_resume(str(tmp_path), "latest")
+    with pytest.raises(ValueError, match=r"^`resume`: .* is neither 'latest'"):
+        cli.find_resume(str(tmp_path), str(tmp_path / "run"))
