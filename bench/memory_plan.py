@@ -146,7 +146,9 @@ def gpu_table():
         g_kwargs = {**spec.G, "resolution": resolution}
         d_kwargs = {**spec.D, "resolution": resolution}
         for precision in ("off", "bf16"):
-            plan = memory_plan(spec.arch, g_kwargs, d_kwargs, 1, precision)
+            plan = memory_plan(
+                spec.arch, g_kwargs, d_kwargs, 1, precision, per_replica_batch=64
+            )
             per_image = plan.steps[plan.peak_step(64)].line(64)[0]
             fits = []
             for gb in CARDS_GB:

@@ -2,6 +2,8 @@
 optimizer bytes against the networks' counts, activations linear in the
 micro-batch, and the start-up lines and the advice when a plan does not fit."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -66,6 +68,8 @@ def test_parameters_and_adam_by_hand(tiny):
     assert plan.param_bytes == 4 * variables
     # Adam's m and v: one float32 each per trainable weight of G and D.
     assert plan.optimizer_bytes == 2 * 4 * (count_params(G) + count_params(D))
+    # Accumulation sums the larger network's gradients.
+    assert plan.accumulator_bytes == 4 * max(count_params(G), count_params(D))
     assert plan.total_bytes() == (
         plan.param_bytes + plan.optimizer_bytes + plan.step_bytes(4)
     )
@@ -101,6 +105,17 @@ def fake_plan(micro_batch=8):
     # 1 GiB params, 1 GiB Adam, steps of 1 GiB per image + 0.5 GiB.
     steps = {"D": StepMemory(((GiB, GiB // 2),)), "G": StepMemory(((GiB // 2, 0),))}
     return MemoryPlan(micro_batch, "off", GiB, GiB, steps)
+
+
+def test_accumulation_holds_the_summed_gradients():
+    plan = dataclasses.replace(
+        fake_plan(4), accumulator_bytes=GiB // 4, per_replica_batch=8
+    )
+    assert plan.accumulates() and not plan.accumulates(8)
+    assert plan.total_bytes() == 2 * GiB + 4 * GiB + GiB // 2 + GiB // 4
+    assert plan.total_bytes(8) == 2 * GiB + 8 * GiB + GiB // 2
+    (line,) = plan_lines(plan, None)
+    assert "gradients and weight copies), accumulated gradients 256 MiB -> " in line
 
 
 def test_plan_lines():

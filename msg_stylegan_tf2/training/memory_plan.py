@@ -255,6 +255,10 @@ class MemoryPlan:
         optimizer_bytes: Adam's two slots of G's and D's trainable weights.
         steps: `{"D": StepMemory, "G": StepMemory}`: activations, gradients
             and weight copies of each step as a function of the micro-batch.
+        accumulator_bytes: the summed gradients of gradient accumulation (the
+            larger network's trainable weights), held while a micro-batch
+            is smaller than `per_replica_batch`.
+        per_replica_batch: images per replica and step (None: `micro_batch`).
     """
 
     micro_batch: int
@@ -262,6 +266,13 @@ class MemoryPlan:
     param_bytes: int
     optimizer_bytes: int
     steps: dict
+    accumulator_bytes: int = 0
+    per_replica_batch: int | None = None
+
+    def accumulates(self, n: int | None = None) -> bool:
+        """Whether `n` images per pass (default `micro_batch`) accumulate."""
+        n = self.micro_batch if n is None else n
+        return n < (self.per_replica_batch or self.micro_batch)
 
     def step_bytes(self, n: int | None = None) -> int:
         """The larger step's peak at `n` images (default `micro_batch`)."""
@@ -274,7 +285,9 @@ class MemoryPlan:
         return max(self.steps, key=lambda name: self.steps[name].bytes(n))
 
     def total_bytes(self, n: int | None = None) -> int:
-        return self.param_bytes + self.optimizer_bytes + self.step_bytes(n)
+        """Everything at `n` images per pass (default `micro_batch`)."""
+        summed = self.accumulator_bytes if self.accumulates(n) else 0
+        return self.param_bytes + self.optimizer_bytes + self.step_bytes(n) + summed
 
 
 def memory_plan(
@@ -284,6 +297,7 @@ def memory_plan(
     micro_batch: int,
     precision: str = "off",
     penalties: tuple = (True, False),
+    per_replica_batch: int | None = None,
 ) -> MemoryPlan:
     """The plan of one replica training `micro_batch` images at a time.
 
@@ -292,6 +306,8 @@ def memory_plan(
         micro_batch: images per replica and pass, >= 1.
         precision: "off", "bf16" or "fp16".
         penalties: `(R1 on reals, R2 on fakes)` in the D step.
+        per_replica_batch: images per replica and step (default
+            `micro_batch`: no gradient accumulation).
 
     Raises:
         ValueError: `micro_batch` < 1 or an unknown `precision`.
@@ -318,28 +334,31 @@ def memory_plan(
     steps = step_memory(build, (2 * group, 4 * group), penalties)
     G, D = built
     variables = _weight_bytes(G.weights + D.weights)
-    trainable = _weight_bytes(G.trainable_weights + D.trainable_weights)
+    trainable = [_weight_bytes(net.trainable_weights) for net in (G, D)]
     return MemoryPlan(
         micro_batch=micro_batch,
         precision=precision,
         param_bytes=variables + _weight_bytes(G.weights),  # Gs is a copy of G.
-        optimizer_bytes=2 * trainable,
+        optimizer_bytes=2 * sum(trainable),
         steps=steps,
+        accumulator_bytes=max(trainable),
+        per_replica_batch=per_replica_batch,
     )
 
 
 def plan_for_config(config, replicas: int = 1, batch_gpu: int | None = None):
     """The plan of a TrainingConfig's run: `batch_gpu` images per pass (default:
     the per-replica batch, `batch / replicas`)."""
-    micro_batch = batch_gpu or config.batch // replicas
+    per_replica = config.batch // replicas
     penalties = _penalties(config.loss, config.r1_gamma, config.r2_gamma)
     return memory_plan(
         config.arch,
         config.G_kwargs,
         config.D_kwargs,
-        micro_batch,
+        min(batch_gpu or per_replica, per_replica),
         config.mixed_precision,
         penalties,
+        per_replica,
     )
 
 
@@ -357,9 +376,11 @@ def plan_lines(plan: MemoryPlan, memory: DeviceMemory | None) -> list[str]:
         f"(G, D, Gs), optimizer {_size(plan.optimizer_bytes)} (Adam), "
         f"activations {_size(plan.step_bytes())} per micro-batch of {n} "
         f"({plan.peak_step()} step: {_size(per_image)} per image + "
-        f"{_size(fixed)} gradients and weight copies) -> total "
-        f"{_size(plan.total_bytes())}"
+        f"{_size(fixed)} gradients and weight copies)"
     )
+    if plan.accumulates():
+        line += f", accumulated gradients {_size(plan.accumulator_bytes)}"
+    line += f" -> total {_size(plan.total_bytes())}"
     if memory is None:
         return [line + " (the device does not report its memory)"]
     shared = f", shared by {memory.shared_by} replicas" if memory.shared_by > 1 else ""
@@ -394,12 +415,11 @@ def check_fits(
     Args:
         plan: the run's plan.
         memory: the device's memory, or None.
-        per_replica_batch: images per replica and step (default: the plan's
-            micro-batch).
+        per_replica_batch: images per replica and step (default: the plan's).
     """
     if memory is None or _fits(plan, plan.micro_batch, memory):
         return None
-    per_replica_batch = per_replica_batch or plan.micro_batch
+    per_replica_batch = per_replica_batch or plan.per_replica_batch or plan.micro_batch
     needed = _size(_needed(plan, plan.micro_batch, memory))
     head = (
         f"Memory plan: `batch_gpu={plan.micro_batch}` needs about {needed} with "
