@@ -445,8 +445,11 @@ def startup_lines(config, worker_devices, batch_gpu: int | None = None) -> list[
         config: the run's TrainingConfig (`mixed_precision` resolved).
         worker_devices: the strategy's devices, one per replica
             (`strategy.extended.worker_devices`).
-        batch_gpu: images per replica and pass (default: the per-replica batch).
+        batch_gpu: images per replica and pass (default: the config's
+            `batch_gpu`, else the per-replica batch).
     """
+    if batch_gpu is None:
+        batch_gpu = getattr(config, "batch_gpu", None)
     replicas = len(worker_devices)
     plan = plan_for_config(config, replicas, batch_gpu)
     # Logical CPU devices share the machine's RAM; each GPU has its own.
