@@ -20,7 +20,7 @@ from msg_stylegan_tf2.training.losses import make_loss
 from msg_stylegan_tf2.training.regularization import Regularization
 from msg_stylegan_tf2.training.schedule import LearningRates, ema_beta
 from msg_stylegan_tf2.training.state import TrainingState
-from msg_stylegan_tf2.training.steps import TrainSteps
+from msg_stylegan_tf2.training.steps import TrainSteps, micro_batches
 
 NETWORK = dict(use_noise=False, mbstd_group_size=0, label_size=2)
 
@@ -349,3 +349,109 @@ def test_freeze_d_keeps_the_first_blocks_and_trains_the_rest(preset):
             assert not moved, name
         elif not (progressive and "FromRGB" in name):  # Lower levels' unused.
             assert moved, name
+
+
+def accumulated_steps(strategy, start, batch_gpu, steps=2, scaled=False):
+    # Two D (lazy R1 at D step 0) and G steps of tiny networks
+    # with noise, MinibatchStdDev groups of 4, labels, mirroring and DiffAugment
+    # on a batch of 16, from the weights `start`.
+    network = dict(use_noise=True, mbstd_group_size=4, label_size=2)
+    with strategy.scope():
+        G, D = build_networks("tiny", **network)
+        Gs, _ = build_networks("tiny", **network)
+        g_opt, d_opt = adam(), adam()
+        g_opt.build(G.trainable_weights)
+        d_opt.build(D.trainable_weights)
+        augmentation = load(AUGMENTS, "diffaug", "augment")()
+        scales = (DynamicLossScale(), DynamicLossScale()) if scaled else (None, None)
+    assign_official_variables(G, start[0])
+    assign_official_variables(D, start[1])
+    assign_official_variables(Gs, start[0])
+    for epilogue in G.synthesis.epilogues:  # Noise weights start at zero.
+        epilogue.noise.weight.assign(tf.fill(epilogue.noise.weight.shape, 0.5))
+    state = TrainingState(
+        G,
+        D,
+        Gs,
+        g_opt,
+        d_opt,
+        loss_scales=scales,
+        augmentation=augmentation,
+        regularization=Regularization(10.0, interval=2),
+    )
+    train = TrainSteps(
+        strategy,
+        state,
+        make_loss("logistic"),
+        whole_pyramids,
+        label_size=2,
+        mirror_augment=True,
+        seed=3,
+        batch_gpu=batch_gpu,
+    )
+    rng = np.random.RandomState(0)
+    images = rng.randint(0, 256, [16, 16, 16, 3]).astype(np.uint8)
+    labels = np.eye(2, dtype=np.float32)[rng.randint(0, 2, 16)]
+    batch = (tf.constant(images), tf.constant(labels))
+    terms = []
+    for step in range(steps):
+        terms.append(train.d_step(batch, tf.constant(step, tf.int64)))
+        terms.append(train.g_step(batch, tf.constant(step, tf.int64)))
+    return G, D, terms
+
+
+@pytest.fixture(scope="module")
+def accumulation_start():
+    keras.utils.set_random_seed(99)
+    G, D = build_networks("tiny", use_noise=True, mbstd_group_size=4, label_size=2)
+    return official_variables(G), official_variables(D)
+
+
+@pytest.mark.parametrize("devices", ["one", "mirrored"])
+def test_accumulated_micro_batches_train_like_the_whole_batch(
+    devices, accumulation_start, mirrored
+):
+    # --batch=16 --batch_gpu=4: micro-batch j of a replica's n rows holds rows
+    # j, j + k, ... (k = n / 4), the rows of MinibatchStdDev group j without
+    # accumulation, each with its own latent, noise, flip and augmentation;
+    # so the step equals the whole batch's up to float32 summation order. W's
+    # average (not a trained weight) moves at every G call, micro-batches too,
+    # as NVIDIA's StyleGAN2 code does.
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    if devices == "mirrored":
+        strategy = mirrored
+    whole = accumulated_steps(strategy, accumulation_start, None)
+    micro = accumulated_steps(strategy, accumulation_start, 4)
+    for a, b in zip(whole[:2], micro[:2], strict=True):
+        ours, theirs = official_variables(a), official_variables(b)
+        ours.pop("G/dlatent_avg", None)
+        for name in ours:
+            np.testing.assert_allclose(
+                ours[name], theirs[name], rtol=1e-4, atol=1e-5, err_msg=name
+            )
+    for a, b in zip(whole[2], micro[2], strict=True):
+        assert sorted(a) == sorted(b)
+        for name in a:
+            np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5)
+    assert "Loss/D/reg" in whole[2][0] or any("R1" in k for k in whole[2][0])
+    # Training moved the weights.
+    moved = official_variables(whole[1])["D/FromRGB_lod0/weight"]
+    assert np.abs(moved - accumulation_start[1]["D/FromRGB_lod0/weight"]).max() > 1e-4
+
+
+def test_batch_gpu_of_the_whole_replica_batch_is_the_plain_step(accumulation_start):
+    one = tf.distribute.OneDeviceStrategy("/cpu:0")
+    plain = accumulated_steps(one, accumulation_start, None, steps=1, scaled=True)
+    same = accumulated_steps(one, accumulation_start, 16, steps=1, scaled=True)
+    for a, b in zip(plain[:2], same[:2], strict=True):
+        ours, theirs = official_variables(a), official_variables(b)
+        for name in ours:
+            np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+
+
+def test_micro_batches_are_strided_and_must_divide():
+    assert micro_batches(8, None) == [None] and micro_batches(8, 8) == [None]
+    parts = [list(p.numpy()) for p in micro_batches(8, 2)]
+    assert parts == [[0, 4], [1, 5], [2, 6], [3, 7]]
+    with pytest.raises(ValueError, match="`batch_gpu=3` must divide the 8 images"):
+        micro_batches(8, 3)

@@ -64,9 +64,10 @@ def draw(seed, batch, p=1.0):
     return params
 
 
-def slice_draw(params, start, size):
-    """Rows `[start, start + size)` of a draw (a replica's share)."""
-    return {name: value[start : start + size] for name, value in params.items()}
+def rows_of_draw(params, rows):
+    """The rows (int `[n]`, indices into the global batch) of a draw: a
+    replica's or a micro-batch's share."""
+    return {name: tf.gather(value, rows) for name, value in params.items()}
 
 
 def _per_image(value):

@@ -15,7 +15,7 @@ from msg_stylegan_tf2.training.augment import (
     AdaptiveProbability,
     augment_pyramid,
     draw,
-    slice_draw,
+    rows_of_draw,
 )
 
 _fold_in = tf.random.experimental.stateless_fold_in
@@ -38,7 +38,8 @@ class Augmentation:
         Args:
             seed: the pass's stateless seed `[2]`.
             global_batch: the images of the step on all replicas.
-            rows: `(start, size)`, this replica's rows of the global batch.
+            rows: int `[n]`, the indices of the pass's images (a replica's,
+                or a micro-batch's) in the global batch.
 
         Returns:
             `augment(role, pyramid) -> pyramid` (the role's draw, applied to
@@ -81,11 +82,10 @@ class DiffAugment(Augmentation):
 
     def augmenter(self, seed, global_batch, rows):
         p = self.probability()
-        start, size = rows
 
         def augment(role, pyramid):
             params = draw(_fold_in(seed, int(role)), global_batch, p)
-            return augment_pyramid(list(pyramid), slice_draw(params, start, size))
+            return augment_pyramid(list(pyramid), rows_of_draw(params, rows))
 
         return augment
 

@@ -87,7 +87,8 @@ class _GrowingG:
     def __init__(self, G, resolution, alpha):
         self.G, self.resolution, self.alpha = G, resolution, alpha
 
-    def __call__(self, latents, labels=None, training=False, noise_seed=None):
+    def __call__(self, latents, labels=None, training=False, **noise):
+        del noise  # ProGAN has no noise inputs.
         return [self.G.grow(latents, labels, self.resolution, self.alpha)]
 
 

@@ -31,7 +31,7 @@ from msg_stylegan_tf2.training.stats import (
     peak_memory_name,
     record_kimg,
 )
-from msg_stylegan_tf2.training.steps import TrainSteps
+from msg_stylegan_tf2.training.steps import TrainSteps, micro_batches
 from msg_stylegan_tf2.training.strategy import make_strategy
 
 
@@ -94,6 +94,7 @@ class Trainer:
                 f"the minibatch ({self.growth.batch}) must be divisible by the number "
                 f"of replicas ({replicas})."
             )
+        micro_batches(self.growth.batch // replicas, config.batch_gpu)  # Divides?
         # Progress lives in Python between steps (reading a variable would wait
         # for the device); the variables are set just before each checkpoint.
         self.nimg, self.step_count = 0, 0
@@ -115,6 +116,7 @@ class Trainer:
             seed=config.seed,
             jit=config.jit,
             freeze_d=config.freeze_d,
+            batch_gpu=config.batch_gpu,
         )
         rng = np.random.RandomState(config.seed)
         self.grid_latents = rng.randn(config.grid_images, self.G.latent_size).astype(
@@ -135,6 +137,14 @@ class Trainer:
     def batch(self):
         """The global minibatch of the current step."""
         return self.growth.batch
+
+    def _micro_batch_line(self):
+        # The start-up line's part on gradient accumulation.
+        replicas = self.strategy.num_replicas_in_sync
+        batch_gpu, n = self.config.batch_gpu, self.batch // replicas
+        if batch_gpu is None or batch_gpu >= n:
+            return ""
+        return f" (batch_gpu {batch_gpu}: {n // batch_gpu} micro-batches per replica)"
 
     def startup_lines(self):
         """What runs where: devices, strategy, precision, networks, data."""
@@ -157,7 +167,8 @@ class Trainer:
             f"D {parameter_count(self.D):,} parameters",
             f"Dataset: {info.path}: {info.num_images:,} images{self._subset()}, "
             f"{side}x{side} {channels}, {labels}",
-            f"Training: {config.total_kimg:g} kimg, batch {self.batch}, "
+            f"Training: {config.total_kimg:g} kimg, batch {self.batch}"
+            f"{self._micro_batch_line()}, "
             f"loss {config.loss}, lr {config.lr:g}"
             f"{self.regularization.description()}{self.augmentation.description()}",
         ]

@@ -1,13 +1,15 @@
 """Every option of a training run, each declared once: its default, help
-text, resume behaviour and checks (`declaration.Option`). train.py's flags and
-`--help`, `resolve`, the resume rules, `training_options.json` and the docs'
-flag test read them from here. No TensorFlow here.
+text, resume behaviour and checks (`declaration.Option`): those the config
+records beside their fields here (`TrainingOptions`), the command's others in
+command_options.py. train.py's flags and `--help`, `resolve`, the resume
+rules, `training_options.json` and the docs' flag test read them from here.
+No TensorFlow here.
 
 To add an option (e.g. `batch_gpu`):
 1. Declare it beside its field in `TrainingOptions`:
    `batch_gpu: int | None = option(None, "Images per step and GPU ({default}).",
-   resume=CHANGEABLE, lower_bound=1)`; a value the run's config does not
-   record (one that shapes the networks or the data) goes in `COMMAND_OPTIONS`.
+   resume=CHANGEABLE, lower_bound=1)`; one the config does not record as
+   given (it shapes the networks or the data) goes in command_options.py.
 2. Use `config.batch_gpu` where it acts. It is then train.py's `--batch_gpu`,
    a preset may set it (`NetworkPreset.train`), and a resume treats it as
    declared; document the flag in docs/training.md (its table, and the
@@ -16,30 +18,19 @@ To add an option (e.g. `batch_gpu`):
 
 import dataclasses
 
-from datasets.images import LABELS_FROM
-from datasets.transforms import TRANSFORMS
 from metrics.names import parse_metric
-from msg_stylegan_tf2.choices import (
-    AUGMENTS,
-    COMBINE_FUNCTIONS,
-    LOSSES,
-    MIXED_PRECISION,
-    STRATEGIES,
-)
-from msg_stylegan_tf2.networks.presets import ARCHS, PRESETS
+from msg_stylegan_tf2.choices import AUGMENTS, LOSSES, MIXED_PRECISION, STRATEGIES
+from msg_stylegan_tf2.training.command_options import COMMAND_OPTIONS
 from msg_stylegan_tf2.training.declaration import (
     CHANGEABLE,
     MUST_EQUAL,
     PROCESS,
-    Option,
     below_one,
     field_options,
     needs,
-    one_or_three,
     option,
     percentage,
     positive,
-    power_of_two,
 )
 
 
@@ -96,6 +87,14 @@ class TrainingOptions:
     batch: int = option(
         16,
         "Global minibatch ({default}; progan presets: per resolution, as ProGAN).",
+        resume=CHANGEABLE,
+        lower_bound=1,
+    )
+    batch_gpu: int | None = option(
+        None,
+        "Images each replica (GPU) processes at once: `batch` is reached by "
+        "accumulating gradients over `batch` / (replicas x `batch_gpu`) "
+        "micro-batches, as stylegan2-ada's ({default}: all at once).",
         resume=CHANGEABLE,
         lower_bound=1,
     )
@@ -272,168 +271,6 @@ class TrainingOptions:
         resume=CHANGEABLE,
     )
 
-
-def _auto_needs_a_dataset(name, value, given):
-    if value != "auto":
-        return
-    if given.get("arch") not in (None, "msg_stylegan"):
-        raise ValueError(
-            "`preset=auto` picks MSG-StyleGAN presets; give `preset` for "
-            f"`arch={given['arch']}`."
-        )
-    if not given.get("dataset"):
-        raise ValueError(
-            "`preset=auto` needs `dataset` (it reads the dataset's resolution)."
-        )
-
-
-def _arch_of(given):
-    # The architecture the given preset (else arch) names; None: not known yet.
-    preset = PRESETS.get(given.get("preset"))
-    return preset.arch if preset else given.get("arch")
-
-
-def _preset_of_arch(name, value, given):
-    preset = given.get("preset")
-    if preset in PRESETS and PRESETS[preset].arch != value:
-        raise ValueError(
-            f"`arch={value}` but `preset={preset}` is {PRESETS[preset].arch}; "
-            f"choose a {value} preset."
-        )
-
-
-def _msg_only(name, value, given):
-    if _arch_of(given) == "progan":
-        raise ValueError(
-            f"`{name}` applies to MSG discriminators; progan's D has none."
-        )
-
-
-# The options that shape what the config derives from them (the dataset, the
-# preset, the networks' options) or only this process.
-COMMAND_OPTIONS = (
-    Option(
-        "dataset",
-        str,
-        None,
-        "TFRecord dir, image folder or .zip (default: the emoji demo).",
-        MUST_EQUAL,
-    ),
-    Option(
-        "preset",
-        str,
-        None,
-        "Network preset (default: auto for `dataset`, else `arch`'s demo).",
-        MUST_EQUAL,
-        choices=("auto", *sorted(PRESETS)),
-        check=_auto_needs_a_dataset,
-    ),
-    Option(
-        "arch",
-        str,
-        None,
-        "Architecture; without `preset`, its default preset (progan: "
-        "progan_demo_32, growing 4x4 to 32x32).",
-        MUST_EQUAL,
-        choices=ARCHS,
-        check=_preset_of_arch,
-    ),
-    Option(
-        "resolution",
-        int,
-        None,
-        "Resolution for image folders/zips (default: the dataset's with "
-        "`preset=auto`, else the preset's).",
-        MUST_EQUAL,
-        check=power_of_two,
-    ),
-    Option(
-        "combine",
-        str,
-        None,
-        "D combine function.",
-        MUST_EQUAL,
-        choices=COMBINE_FUNCTIONS,
-        check=_msg_only,
-    ),
-    Option(
-        "use_wscale",
-        bool,
-        True,
-        "Equalized learning rate (off: plain init; {default}).",
-        MUST_EQUAL,
-    ),
-    Option(
-        "spectral_norm",
-        str,
-        "none",
-        "Spectral normalisation of every conv/dense layer of D, or of D and G "
-        "({default}).",
-        MUST_EQUAL,
-        choices=("none", "D", "both"),
-    ),
-    Option(
-        "transform",
-        str,
-        "center-crop",
-        "Image folders/zips: how non-square images become square ({default}; "
-        "center-crop-wide: NVIDIA's).",
-        MUST_EQUAL,
-        choices=TRANSFORMS,
-        conversion=True,
-    ),
-    Option(
-        "channels",
-        int,
-        None,
-        "Image folders/zips: convert every image to 1 or 3 channels.",
-        MUST_EQUAL,
-        check=one_or_three,
-        conversion=True,
-    ),
-    Option(
-        "labels_from",
-        str,
-        "auto",
-        "Image folders/zips: labels from NVIDIA's dataset.json, a class per top "
-        "folder, or none ({default}: dataset.json when the dataset has one, "
-        "else none).",
-        MUST_EQUAL,
-        choices=LABELS_FROM,
-        conversion=True,
-    ),
-    Option(
-        "outdir",
-        str,
-        "results",
-        "Where run directories are created ({default}).",
-        PROCESS,
-    ),
-    Option(
-        "resume",
-        str,
-        None,
-        "'latest' or a run directory or checkpoint path; alone, or added to the "
-        "command that started the run (options that cannot change must then "
-        "equal the run's).",
-        PROCESS,
-    ),
-    Option("cache_dir", str, None, "Where image folders/zips are converted.", PROCESS),
-    Option(
-        "deterministic",
-        bool,
-        False,
-        "Deterministic ops (bit-exact reruns; {default}).",
-        PROCESS,
-    ),
-    Option(
-        "dry_run",
-        bool,
-        False,
-        "Print the resolved options and exit ({default}).",
-        PROCESS,
-    ),
-)
 
 # Derived: every option by name, and what a resume does with each.
 TRAINING_OPTIONS = {o.name: o for o in field_options(TrainingOptions)}

@@ -9,8 +9,17 @@ the optimizers sum the replicas' gradients.
 
 A pass of a step is: its `StepContext` for rows of the global batch (a
 replica's: `_d_context`, or G's in `_g_replica`), the gradients of its loss
-(`_gradients`), one update (`_update`); the rows say which part of each
-global-batch draw the images get.
+(`_gradients`), one update (`_update`); the rows (indices into the global
+batch) say which part of each global-batch draw the images get.
+
+Gradient accumulation (`batch_gpu`, as stylegan2-ada's): a replica's `n`
+images are processed `batch_gpu` at a time, one micro-batch after another,
+their gradients summed into the pass's one update. Micro-batch `j` of `k = n /
+batch_gpu` holds the replica's images `j, j + k, j + 2k, ...`, and each image
+keeps the latent, noise, mirror flip, mix factor and augmentation it gets
+without accumulation; so MinibatchStdDev's groups (images `b, b + n/G, ...` of
+a batch of n, group size G dividing `batch_gpu`) are the same as without, and
+an accumulated step equals the plain one up to float32 summation order.
 """
 
 import functools
@@ -31,15 +40,56 @@ def trainable_weights_except(network, frozen_layers):
 
 
 def _replica_rows(n):
-    # `(start, size)` of this replica's rows in a global batch.
+    # This replica's rows of a global batch: int [n].
     replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-    return replica * n, n
+    return replica * n + tf.range(n)
 
 
 def _rows_of(drawn, rows):
-    # The rows `(start, size)` of a draw made for the whole global batch.
-    start, size = rows
-    return drawn[start : start + size]
+    # The rows (int [n]) of a draw made for the whole global batch.
+    return tf.gather(drawn, rows)
+
+
+def micro_batches(n, batch_gpu):
+    """The micro-batches of a replica's `n` images: a list of int `[batch_gpu]`
+    indices into them (strided: micro-batch `j` of `k` holds `j, j + k, ...`);
+    `[None]` (all at once) when `batch_gpu` is None or >= n.
+
+    Raises:
+        ValueError: `batch_gpu` does not divide `n`.
+    """
+    if batch_gpu is None or batch_gpu >= n:
+        return [None]
+    if n % batch_gpu:
+        raise ValueError(
+            f"`batch_gpu={batch_gpu}` must divide the {n} images each replica "
+            "processes per step (`batch` / replicas)."
+        )
+    k = n // batch_gpu
+    return [tf.range(j, n, k) for j in range(k)]
+
+
+def _after(grads):
+    # Work created in this scope waits for `grads` (the previous micro-batch's
+    # gradients), so micro-batches run one after another and only one
+    # micro-batch's activations are alive at a time.
+    return tf.control_dependencies([g for g in grads or () if g is not None])
+
+
+def _sum(dicts):
+    # Key by key sum of the micro-batches' dicts (one: itself, unchanged).
+    if len(dicts) == 1:
+        return dicts[0]
+    return {name: tf.add_n([d[name] for d in dicts]) for name in dicts[0]}
+
+
+def _add(total, grads):
+    if total is None:
+        return list(grads)
+    return [
+        a if b is None else b if a is None else a + b
+        for a, b in zip(total, grads, strict=True)
+    ]
 
 
 class TrainSteps:
@@ -64,6 +114,9 @@ class TrainSteps:
         jit: compile the steps with XLA.
         freeze_d: D's first blocks (from the highest resolution) that keep
             their weights (Freeze-D).
+        batch_gpu: images a replica processes at once; a replica's rows of
+            a step are processed in micro-batches of this size, gradients
+            accumulated (None: all at once).
     """
 
     def __init__(
@@ -77,6 +130,7 @@ class TrainSteps:
         seed=0,
         jit=False,
         freeze_d=0,
+        batch_gpu=None,
     ):
         self.strategy, self.loss, self.views = strategy, loss, views
         self.G, self.D, self.Gs = state.G, state.D, state.Gs
@@ -87,6 +141,7 @@ class TrainSteps:
         self.latent_size = state.G.latent_size
         self.label_size, self.mirror_augment = label_size, mirror_augment
         self.seed = int(seed)
+        self.batch_gpu = batch_gpu
         self.d_weights = trainable_weights_except(self.D, self.D.blocks[:freeze_d])
         self.ema_pairs = pair_weights(self.Gs, self.G)
         self._d_function = tf.function(self._d_step, jit_compile=jit or None)
@@ -154,13 +209,50 @@ class TrainSteps:
         pairs = [(g, w) for g, w in zip(grads, weights, strict=True) if g is not None]
         optimizer.apply_gradients(pairs)
 
-    def _minimize(self, optimizer, weights, scaler, loss_of, global_batch):
-        # One pass's gradients and update; returns this replica's terms.
-        grads, finite, terms = self._gradients(loss_of, weights, scaler, global_batch)
-        self._update(optimizer, grads, weights, scaler, finite)
+    def _accumulate(self, optimizer, weights, scaler, passes, global_batch):
+        """One update from the summed gradients of the micro-batches' `passes`,
+        each `() -> loss_of` (its context made when it runs, after the previous
+        pass's gradients); returns each pass's terms."""
+        total, finite, terms = None, None, []
+        for make_loss_of in passes:
+            with _after(total):
+                grads, ok, part = self._gradients(
+                    make_loss_of(), weights, scaler, global_batch
+                )
+            total = _add(total, grads)
+            finite = ok if finite is None else tf.logical_and(finite, ok)
+            terms.append(part)
+        if len(passes) > 1 and finite is not None:
+            # An overflow in any micro-batch zeroes the step's update.
+            total = [
+                None if g is None else tf.where(finite, g, tf.zeros_like(g))
+                for g in total
+            ]
+        self._update(optimizer, total, weights, scaler, finite)
         return terms
 
-    def _d_context(self, images, labels, step, global_batch, rows):
+    def _parts(self, images, labels, rows, noise_seed):
+        """A replica's micro-batches: `(images, labels, rows, noise)` each, where
+        `noise` is G's noise keyword: the replica's seed, or with several
+        micro-batches the rows of the noise that seed draws for all its images."""
+        n = int(images.shape[0])
+        indices = micro_batches(n, self.batch_gpu)
+        if indices == [None]:
+            return [(images, labels, rows, {"noise_seed": noise_seed})]
+        draw_noise = getattr(getattr(self.G, "synthesis", None), "draw_noise", None)
+        maps = None if draw_noise is None else draw_noise(n, noise_seed)
+        parts = []
+        for index in indices:
+            noise = {"noise_seed": noise_seed}  # For a G without noise inputs.
+            if maps:
+                noise = {"noise": [tf.gather(m, index) for m in maps]}
+            part_labels = tf.gather(labels, index)
+            parts.append(
+                (tf.gather(images, index), part_labels, _rows_of(rows, index), noise)
+            )
+        return parts
+
+    def _d_context(self, step, global_batch, images, labels, rows, noise):
         # D's main pass on the images of `rows`: fakes, mixes, augmentation.
         latents, reals, labels = self._inputs(
             images,
@@ -172,8 +264,7 @@ class TrainSteps:
             Purpose.D_MIRROR,
         )
         G, D, gradient_scale = self.views(self.G, self.D, reals)
-        noise_seed = self._seed(step, Purpose.D_NOISE, per_replica=True)
-        fakes = G(latents, labels, training=True, noise_seed=noise_seed)
+        fakes = G(latents, labels, training=True, **noise)
         mixes = tf.random.stateless_uniform(
             [global_batch], self._seed(step, Purpose.D_MIX)
         )
@@ -192,51 +283,82 @@ class TrainSteps:
         )
 
     def _d_replica(self, images, labels, step, global_batch, rows, regularize=False):
+        noise_seed = self._seed(step, Purpose.D_NOISE, per_replica=True)
+        parts = self._parts(images, labels, rows, noise_seed)
+        contexts = []  # (context, rows) of each micro-batch's main pass.
+
+        def main_pass(part):
+            def make_loss_of():
+                ctx = self._d_context(step, global_batch, *part)
+                contexts.append((ctx, part[2]))
+                return functools.partial(self.loss.d_loss, ctx)
+
+            return make_loss_of
+
         d_pass = functools.partial(
-            self._minimize, self.d_opt, self.d_weights, self.d_scaler
+            self._accumulate, self.d_opt, self.d_weights, self.d_scaler
         )
-        ctx = self._d_context(images, labels, step, global_batch, rows)
-        terms = d_pass(functools.partial(self.loss.d_loss, ctx), global_batch)
-        shares = self._shares(terms, global_batch)
-        shares.update(self.augmentation.replica_sums(terms))
+        terms = d_pass([main_pass(part) for part in parts], global_batch)
+        shares = _sum([self._shares(part, global_batch) for part in terms])
+        shares.update(_sum([self.augmentation.replica_sums(part) for part in terms]))
         if regularize:
             # Lazy regularization: D as the main pass saw it, after its
             # update, with an augmentation draw of its own.
             r1_gamma, r2_gamma = self.regularization.lazy_gammas()
-            augment = self._augmenter(step, Purpose.D_REG_AUGMENT, global_batch, rows)
-            ctx = ctx.replace(
-                augment=augment,
-                r1_gamma=r1_gamma,
-                r2_gamma=r2_gamma,
-                loss_scale=self._loss_scale(self.d_scaler),
-            )
-            terms = d_pass(functools.partial(self.loss.d_penalties, ctx), global_batch)
-            shares.update(self._shares(terms, global_batch))
+
+            def penalty_pass(ctx, rows):
+                def make_loss_of():
+                    augment = self._augmenter(
+                        step, Purpose.D_REG_AUGMENT, global_batch, rows
+                    )
+                    penalty = ctx.replace(
+                        augment=augment,
+                        r1_gamma=r1_gamma,
+                        r2_gamma=r2_gamma,
+                        loss_scale=self._loss_scale(self.d_scaler),
+                    )
+                    return functools.partial(self.loss.d_penalties, penalty)
+
+                return make_loss_of
+
+            passes = [penalty_pass(ctx, rows) for ctx, rows in contexts]
+            terms = d_pass(passes, global_batch)
+            shares.update(_sum([self._shares(part, global_batch) for part in terms]))
         return shares
 
     def _g_replica(self, images, labels, step, global_batch, rows):
-        latents, reals, labels = self._inputs(
-            images,
-            labels,
-            step,
-            global_batch,
-            rows,
-            Purpose.G_LATENTS,
-            Purpose.G_MIRROR,
-        )
-        G, D, _ = self.views(self.G, self.D, reals)
-        augment = self._augmenter(step, Purpose.G_AUGMENT, global_batch, rows)
         noise_seed = self._seed(step, Purpose.G_NOISE, per_replica=True)
 
-        def loss_of():
-            # G's forward pass under the tape: the fakes carry its gradient.
-            fakes = G(latents, labels, training=True, noise_seed=noise_seed)
-            ctx = StepContext(D, reals, fakes, labels, augment=augment)
-            return self.loss.g_loss(ctx)
+        def g_pass(images, labels, rows, noise):
+            def make_loss_of():
+                latents, reals, part_labels = self._inputs(
+                    images,
+                    labels,
+                    step,
+                    global_batch,
+                    rows,
+                    Purpose.G_LATENTS,
+                    Purpose.G_MIRROR,
+                )
+                G, D, _ = self.views(self.G, self.D, reals)
+                augment = self._augmenter(step, Purpose.G_AUGMENT, global_batch, rows)
 
+                def loss_of():
+                    # G's forward pass under the tape: the fakes carry its gradient.
+                    fakes = G(latents, part_labels, training=True, **noise)
+                    ctx = StepContext(D, reals, fakes, part_labels, augment=augment)
+                    return self.loss.g_loss(ctx)
+
+                return loss_of
+
+            return make_loss_of
+
+        passes = [
+            g_pass(*part) for part in self._parts(images, labels, rows, noise_seed)
+        ]
         weights, scaler = self.G.trainable_weights, self.g_scaler
-        terms = self._minimize(self.g_opt, weights, scaler, loss_of, global_batch)
-        return self._shares(terms, global_batch)
+        terms = self._accumulate(self.g_opt, weights, scaler, passes, global_batch)
+        return _sum([self._shares(part, global_batch) for part in terms])
 
     def _run(self, fn, batch, step):
         images, labels = batch
