@@ -17,6 +17,7 @@ the paper's MSG-StyleGAN widths at 128 to 1024 in fp32 and bf16: estimates.
 Usage:
     python bench/memory_plan.py
     python bench/memory_plan.py --cases=demo_32:16,demo_32:64:bf16 --steps=2
+    python bench/memory_plan.py --cases=demo_32:64,demo_32:64:fp32:8
     python bench/memory_plan.py --gpu_table
 """
 
@@ -35,7 +36,7 @@ from absl import app, flags  # noqa: E402
 flags.DEFINE_list(
     "cases",
     ["demo_32:16", "demo_32:64", "small_128:8", "small_128:32", "demo_32:64:bf16"],
-    "preset:batch[:precision] (fp32 or bf16) to measure.",
+    "preset:batch[:precision[:batch_gpu]] (precision fp32 or bf16) to measure.",
 )
 flags.DEFINE_integer("steps", 3, "Training steps per case.", lower_bound=1)
 flags.DEFINE_boolean(
@@ -57,8 +58,11 @@ def _status(key):
 
 
 def parse_case(text):
-    preset, batch, *precision = text.split(":")
-    return preset, int(batch), (precision or ["fp32"])[0]
+    # preset:batch[:precision[:batch_gpu]]
+    preset, batch, *rest = text.split(":")
+    precision = rest[0] if rest else "fp32"
+    batch_gpu = int(rest[1]) if len(rest) > 1 else None
+    return preset, int(batch), precision, batch_gpu
 
 
 def resolution_of(preset):
@@ -67,10 +71,12 @@ def resolution_of(preset):
     return get_preset(preset).G["resolution"]
 
 
-def case_config(dataset, preset, batch, precision, steps):
+def case_config(dataset, preset, batch, precision, steps, batch_gpu=None):
+    import dataclasses
+
     from msg_stylegan_tf2.training import selfcheck
 
-    return selfcheck.training_config(
+    config = selfcheck.training_config(
         dataset,
         precision,
         batch=batch,
@@ -79,6 +85,7 @@ def case_config(dataset, preset, batch, precision, steps):
         resolution=resolution_of(preset),
         same_function=False,
     )
+    return dataclasses.replace(config, batch_gpu=batch_gpu)
 
 
 def measure(text, steps):
@@ -89,14 +96,14 @@ def measure(text, steps):
     from msg_stylegan_tf2.training import selfcheck
     from msg_stylegan_tf2.training.loop import Trainer
 
-    preset, batch, precision = parse_case(text)
+    preset, batch, precision, batch_gpu = parse_case(text)
     with tempfile.TemporaryDirectory() as work_dir:
         work_dir = pathlib.Path(work_dir)
         count = max(64, 2 * batch)
         dataset = selfcheck.write_dataset(
             work_dir / "data", resolution_of(preset), count=count
         )
-        config = case_config(dataset, preset, batch, precision, steps)
+        config = case_config(dataset, preset, batch, precision, steps, batch_gpu)
         float(tf.reduce_sum(tf.ones([2])))  # Start the runtime before the baseline.
         baseline = _status("VmRSS")
         (work_dir / "run").mkdir()
@@ -188,12 +195,14 @@ def main(argv):
     print("|---|---|---|---|---|---|---|")
     results = {}
     for text in FLAGS.cases:
-        preset, batch, precision = parse_case(text)
-        config = case_config("unused", preset, batch, precision, FLAGS.steps)
-        plan = plan_for_config(config)
+        preset, batch, precision, batch_gpu = parse_case(text)
+        config = case_config("unused", preset, batch, precision, FLAGS.steps, batch_gpu)
+        plan = plan_for_config(config, batch_gpu=batch_gpu)
         growth = measured_growth(text, FLAGS.steps)
         results[text] = (plan.total_bytes(), growth)
-        steps = "/".join(mib(plan.steps[s].bytes(batch)) for s in ("D", "G"))
+        steps = "/".join(
+            mib(plan.steps[s].bytes(batch_gpu or batch)) for s in ("D", "G")
+        )
         print(
             f"| {text} | {mib(plan.param_bytes)} | {mib(plan.optimizer_bytes)} | "
             f"{steps} | {mib(plan.total_bytes())} | {mib(growth)} | "
@@ -202,10 +211,10 @@ def main(argv):
     print()
     # The activations alone: the growth between two batches of one preset.
     for text in FLAGS.cases:
-        preset, batch, precision = parse_case(text)
+        preset, batch, precision, batch_gpu = parse_case(text)
         for other in FLAGS.cases:
-            p, b, q = parse_case(other)
-            if (p, q) == (preset, precision) and b > batch:
+            p, b, q, g = parse_case(other)
+            if (p, q) == (preset, precision) and b > batch and not (g or batch_gpu):
                 estimate = results[other][0] - results[text][0]
                 growth = results[other][1] - results[text][1]
                 print(

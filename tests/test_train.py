@@ -122,7 +122,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, image_fo
     assert checkpoints.model_checkpoint_path.endswith("ckpt-32")
 
 
-def test_out_of_memory_is_one_line_naming_the_batch(
+def test_memory_plan_before_the_first_step_and_out_of_memory_in_one_line(
     tmp_path, image_folder, monkeypatch
 ):
     def exhausted(self):
@@ -130,14 +130,20 @@ def test_out_of_memory_is_one_line_naming_the_batch(
 
     monkeypatch.setattr(Trainer, "run", exhausted)
     with pytest.raises(ValueError) as failed:
-        cli.run(options(tmp_path, image_folder))
-    message = as_flags(str(failed.value), {"batch"})
+        cli.run(options(tmp_path, image_folder, memory_plan="on", batch_gpu=4))
+    message = as_flags(str(failed.value), {"batch", "batch_gpu", "memory_plan"})
     assert message == (
-        "out of memory at --batch=8 (1 replica(s)); lower --batch and resume: the "
-        "run keeps its checkpoints."
+        "out of memory at --batch=8 (1 replica(s)); resume with a smaller "
+        "--batch_gpu (gradient accumulation keeps --batch; --memory_plan=on "
+        "suggests one): the run keeps its checkpoints."
     )
     (run,) = (tmp_path / "results").iterdir()
-    assert f"train.py: error: {failed.value}" in (run / "log.txt").read_text()
+    log = (run / "log.txt").read_text()
+    assert f"train.py: error: {failed.value}" in log
+    # The plan, after the start-up block and before the first step.
+    plan = log.index("Memory plan (per replica, estimated): ")
+    assert log.index("Training: ") < plan < log.index("train.py: error")
+    assert "per micro-batch of 4" in log[plan:]
 
 
 @pytest.mark.slow

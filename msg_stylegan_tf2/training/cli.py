@@ -149,6 +149,13 @@ def _train(config, run_dir, strategy, inception, source=None, resume=None):
         trainer = Trainer(config, run_dir, log, strategy, evaluate)
         for line in trainer.startup_lines():
             log(line)
+        devices = strategy.extended.worker_devices
+        on_gpu = any("GPU" in device.upper() for device in devices)
+        if config.memory_plan == "on" or (config.memory_plan == "auto" and on_gpu):
+            from msg_stylegan_tf2.training import memory_plan
+
+            for line in memory_plan.startup_lines(config, devices):
+                log(line)
         if source is not None:
             finetune.copy_networks(source, trainer.state, config.finetune_from)
             log(
@@ -178,8 +185,9 @@ def _train(config, run_dir, strategy, inception, source=None, resume=None):
         except (tf.errors.ResourceExhaustedError, MemoryError):
             message = (
                 f"out of memory at `batch={trainer.batch}` "
-                f"({strategy.num_replicas_in_sync} replica(s)); lower `batch` and "
-                "resume: the run keeps its checkpoints."
+                f"({strategy.num_replicas_in_sync} replica(s)); resume with a "
+                "smaller `batch_gpu` (gradient accumulation keeps `batch`; "
+                "`memory_plan=on` suggests one): the run keeps its checkpoints."
             )
             log(f"train.py: error: {message}")
             raise ValueError(message) from None

@@ -223,6 +223,15 @@ class TrainingOptions:
         choices=MIXED_PRECISION,
     )
     jit: bool = option(False, "Compile the steps with XLA ({default}).", resume=PROCESS)
+    memory_plan: str = option(
+        "auto",
+        "Before the first step, the memory of one replica's step (parameters, "
+        "Adam, activations of a `batch_gpu` micro-batch) beside the device's, "
+        "and a `batch_gpu` that fits where it will not; it traces the steps "
+        "once, seconds ({default}: on GPUs).",
+        resume=PROCESS,
+        choices=("auto", "on", "off"),
+    )
     max_images: int | None = option(
         None, "Use at most this many dataset images.", resume=MUST_EQUAL, lower_bound=1
     )
