@@ -19,6 +19,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CLIS = (
     "train",
+    "selfcheck",
     "dataset_tool",
     "run_metrics",
     "generate",
