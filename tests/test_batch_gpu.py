@@ -1,9 +1,11 @@
-"""`batch_gpu`: gradient accumulation as train.py runs it (the steps' own
+"""`batch_gpu` and the memory plan as train.py runs them (the steps' own
 equality with the whole batch is in test_training_steps.py)."""
 
 import pytest
+import tensorflow as tf
 from train_helpers import options, straight_and_resumed
 
+from dnnlib.cli import as_flags
 from msg_stylegan_tf2.training import cli
 from msg_stylegan_tf2.training.loop import Trainer
 
@@ -24,3 +26,27 @@ def test_a_batch_gpu_that_does_not_divide_is_refused_before_the_first_step(
     assert config.batch_gpu == 3
     with pytest.raises(ValueError, match=r"^`batch_gpu=3` must divide the 8 images"):
         Trainer(config, tmp_path / "run", lambda line: None)
+
+
+def test_memory_plan_before_the_first_step_and_out_of_memory_in_one_line(
+    tmp_path, image_folder, monkeypatch
+):
+    def exhausted(self):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating")
+
+    monkeypatch.setattr(Trainer, "run", exhausted)
+    with pytest.raises(ValueError) as failed:
+        cli.run(options(tmp_path, image_folder, memory_plan="on", batch_gpu=4))
+    message = as_flags(str(failed.value), {"batch", "batch_gpu", "memory_plan"})
+    assert message == (
+        "out of memory at --batch=8 (1 replica(s)); resume with a smaller "
+        "--batch_gpu (gradient accumulation keeps --batch; --memory_plan=on "
+        "suggests one): the run keeps its checkpoints."
+    )
+    (run,) = (tmp_path / "results").iterdir()
+    log = (run / "log.txt").read_text()
+    assert f"train.py: error: {failed.value}" in log
+    # The plan, after the start-up block and before the first step.
+    plan = log.index("Memory plan (per replica, estimated): ")
+    assert log.index("Training: ") < plan < log.index("train.py: error")
+    assert "per micro-batch of 4" in log[plan:]

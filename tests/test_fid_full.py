@@ -127,9 +127,9 @@ def test_fid_full_counts_every_real_once_and_caches_them(dataset, tmp_path):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, dataset):
     """A run directory of the tiny networks, on `dataset`, and its Gs."""
+    from msg_stylegan_tf2.formats.network_run import write_network_run
     from msg_stylegan_tf2.networks.build import build_networks
     from msg_stylegan_tf2.training.config import TrainingConfig
-    from msg_stylegan_tf2.training.snapshot import write_network_run
 
     G, D = build_networks("tiny")
     Gs, _ = build_networks("tiny")

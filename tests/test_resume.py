@@ -27,10 +27,10 @@ from datasets.export import write_arrays
 from dnnlib import hardware
 from dnnlib.cli import as_flags
 from dnnlib.hardware import Hardware
+from msg_stylegan_tf2.formats.network_run import check_networks_fit, checkpoint_prefixes
 from msg_stylegan_tf2.training import cli
 from msg_stylegan_tf2.training.config import TrainingConfig
 from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
-from msg_stylegan_tf2.training.snapshot import check_networks_fit, checkpoint_prefixes
 
 TRAINING = {"outdir", "resume"}  # Flags a plain resume gives.
 

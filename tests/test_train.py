@@ -23,12 +23,11 @@ from train_helpers import (
 )
 
 from dnnlib import hardware
-from dnnlib.cli import as_flags
 from dnnlib.hardware import Hardware
+from msg_stylegan_tf2.formats.network_run import load_generator
 from msg_stylegan_tf2.training import cli
 from msg_stylegan_tf2.training.config import TrainingConfig
 from msg_stylegan_tf2.training.loop import Trainer, TrainingDiverged
-from msg_stylegan_tf2.training.snapshot import load_generator
 
 
 def test_training_writes_the_run_directory(tmp_path, image_folder):
@@ -120,30 +119,6 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, image_fo
         trainer.run()
     checkpoints = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
     assert checkpoints.model_checkpoint_path.endswith("ckpt-32")
-
-
-def test_memory_plan_before_the_first_step_and_out_of_memory_in_one_line(
-    tmp_path, image_folder, monkeypatch
-):
-    def exhausted(self):
-        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating")
-
-    monkeypatch.setattr(Trainer, "run", exhausted)
-    with pytest.raises(ValueError) as failed:
-        cli.run(options(tmp_path, image_folder, memory_plan="on", batch_gpu=4))
-    message = as_flags(str(failed.value), {"batch", "batch_gpu", "memory_plan"})
-    assert message == (
-        "out of memory at --batch=8 (1 replica(s)); resume with a smaller "
-        "--batch_gpu (gradient accumulation keeps --batch; --memory_plan=on "
-        "suggests one): the run keeps its checkpoints."
-    )
-    (run,) = (tmp_path / "results").iterdir()
-    log = (run / "log.txt").read_text()
-    assert f"train.py: error: {failed.value}" in log
-    # The plan, after the start-up block and before the first step.
-    plan = log.index("Memory plan (per replica, estimated): ")
-    assert log.index("Training: ") < plan < log.index("train.py: error")
-    assert "per micro-batch of 4" in log[plan:]
 
 
 @pytest.mark.slow

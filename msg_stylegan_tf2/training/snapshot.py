@@ -9,15 +9,6 @@ import numpy as np
 import tensorflow as tf
 
 from dnnlib.image_io import image_grid, save_png, to_uint8
-
-# Re-exported for training/ (loop.py, cli.py) and tests that import them here.
-from msg_stylegan_tf2.formats.network_run import (  # noqa: F401
-    check_networks_fit,
-    checkpoint_prefixes,
-    load_generator,
-    network_variables,
-    write_network_run,
-)
 from msg_stylegan_tf2.validation import first_line
 
 

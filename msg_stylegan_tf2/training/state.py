@@ -6,6 +6,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from msg_stylegan_tf2.formats.network_run import network_variables
 from msg_stylegan_tf2.networks.build import DISCRIMINATORS, GENERATORS
 from msg_stylegan_tf2.training import snapshot
 from msg_stylegan_tf2.training.augmentation import (
@@ -52,9 +53,9 @@ class TrainingState:
         """`{name: trackable}`: what a checkpoint holds, by the names runs
         have always written (the data reader is repositioned from cur_nimg)."""
         objects = {
-            "G": snapshot.network_variables(self.G),
-            "D": snapshot.network_variables(self.D),
-            "Gs": snapshot.network_variables(self.Gs),
+            "G": network_variables(self.G),
+            "D": network_variables(self.D),
+            "Gs": network_variables(self.Gs),
             "g_opt": snapshot.optimizer_variables(self.g_opt, self.G),
             "d_opt": snapshot.optimizer_variables(self.d_opt, self.D),
             "cur_nimg": self.cur_nimg,
